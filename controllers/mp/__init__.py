@@ -1,0 +1,1 @@
+"""MP adapter: inventory, statistics, troubleshooting and health reported to NSX."""

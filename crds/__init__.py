@@ -1,0 +1,1 @@
+"""Antrea CRD manifests the adapter uses, and pydantic models of their specs."""

@@ -1,0 +1,1 @@
+"""NSX Manager REST client and pydantic models; knows nothing of Kubernetes."""

@@ -1,0 +1,1 @@
+"""An Antrea controller/agents stand-in: realizes policies, heartbeats, traceflow, stats."""

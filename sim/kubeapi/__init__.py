@@ -1,0 +1,1 @@
+"""An emulated kube-apiserver over HTTP for tests and the demo."""

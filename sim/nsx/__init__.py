@@ -1,0 +1,1 @@
+"""An NSX Manager simulator over HTTP(S) for tests and the demo."""
