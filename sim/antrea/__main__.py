@@ -1,0 +1,35 @@
+"""``python -m sim.antrea --kubeconfig FILE``: run the Antrea stand-in until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from sim.antrea import AntreaSimulator
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.antrea", description=__doc__)
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--realization-delay", type=float, default=0.5, metavar="SECONDS",
+                        help="time from a policy change to Realized (default: 0.5)")
+    args = parser.parse_args(argv)
+    done = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    sim = AntreaSimulator(args.kubeconfig, realization_delay=args.realization_delay).start()
+    print(f"antrea simulator ready kubeconfig={args.kubeconfig}", flush=True)
+    done.wait()
+    sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
