@@ -101,6 +101,14 @@ def tiers(priority_base: int = 0) -> dict[str, dict[str, Any]]:
     return out
 
 
+class _Rejected(Exception):
+    """A policy with one or more untranslatable rules: every reason is reported."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
 @dataclass
 class _Peers:
     """A source/destination/applied-to list: ANY, or groups and literal addresses (OR-ed)."""
@@ -149,6 +157,11 @@ class _Translator:
                 if clash:
                     raise Invalid(f"policy {path}: its Kubernetes name {name} is also the name of {clash[0]}")
                 acnp, groups = self.policy(path, policy, name)
+            except _Rejected as err:
+                for reason in err.reasons:
+                    self.out.add_error(path, reason)
+                self.out.held.add(name)
+                continue
             except Invalid as err:
                 self.out.add_error(path, str(err))
                 self.out.held.add(name)
@@ -187,7 +200,7 @@ class _Translator:
                 rule_names.add(body["name"])
                 (ingress if direction == "in" else egress).append(body)
         if reasons:
-            raise Invalid("; ".join(reasons))
+            raise _Rejected(reasons)
         acnp = {
             "apiVersion": names.ANTREA_API_VERSION,
             "kind": "ClusterNetworkPolicy",

@@ -1,0 +1,166 @@
+"""The realization controller: tell NSX, per spanned policy, whether Antrea enforces it (mapping.md §6).
+
+Keyed by NSX policy path. The state combines what the policy controller published (translation
+and write errors) with the ACNP's status as antrea-controller writes it: ``REALIZED`` only when
+``phase == Realized`` at the current ``metadata.generation`` *and* the ACNP was translated from
+the policy's current ``_revision``; ``ERROR`` on errors, ``Failed``, ``Realizable=False``,
+``RealizationFailure=True``, or when still pending after ``realization_timeout``; otherwise
+``IN_PROGRESS``. Reports go out only when they change; an unchanged ERROR is re-sent every
+``error_resend_interval``. After a restart, what NSX already holds is read first, so nothing
+is re-sent needlessly.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+
+from controllers.ccp import names
+from controllers.ccp.outcomes import Outcomes
+from controllers.ccp.settings import CcpSettings
+from nsx.channel import AdapterChannel
+from nsx.models.channel import RealizationReason, RealizationReport
+from reconciler.reconcile import Request, Result
+
+MAX_REASONS = 100
+MAX_MESSAGE = 2048
+_RULE_PREFIX = re.compile(r"^rule (?P<rule>[^:\s]+): ")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str  # IN_PROGRESS | REALIZED | ERROR
+    reasons: tuple[str, ...] = ()
+    recheck_after: float | None = None
+
+
+@dataclass
+class _Sent:
+    key: tuple[Any, ...]
+    at: float
+
+
+class RealizationReconciler:
+    def __init__(
+        self,
+        *,
+        outcomes: Outcomes,
+        get_acnp: Callable[[str], Mapping[str, Any] | None],
+        channel: AdapterChannel,
+        settings: CcpSettings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._outcomes = outcomes
+        self._get_acnp = get_acnp
+        self._channel = channel
+        self._settings = settings
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sent: dict[str, _Sent] = {}
+        self._waiting_since: dict[tuple[str, Any, Any], float] = {}
+        self._primed = False
+        self.reports_sent = 0
+
+    def prime(self) -> None:
+        """Load what NSX holds for this cluster so that a restart re-sends only differences."""
+        now = self._clock()
+        for stored in self._channel.realization_reports():
+            reasons = tuple(_join(r.message, r.rule_id) for r in stored.reasons or [])
+            self._sent[stored.intent_path] = _Sent((stored.state, reasons, stored.intent_revision), now)
+        self._primed = True
+
+    def reconcile(self, request: Request) -> Result:
+        path = request.name
+        if not self._primed:
+            self.prime()
+        outcome = self._outcomes.get(path)
+        with self._lock:
+            known = path in self._sent
+        if outcome is None:
+            if known and self._outcomes.published.is_set():
+                self._channel.withdraw_realization(path)
+                with self._lock:
+                    self._sent.pop(path, None)
+                logger.info("withdrew realization of {} (no longer spans this cluster)", path)
+            return Result()
+        verdict = self.verdict(path, outcome.acnp_name, outcome.revision, outcome.errors)
+        key = (verdict.state, verdict.reasons, outcome.revision)
+        now = self._clock()
+        with self._lock:
+            last = self._sent.get(path)
+        resend_due = last is not None and verdict.state == "ERROR" and \
+            now - last.at >= self._settings.error_resend_interval
+        if last is None or last.key != key or resend_due:
+            self._channel.report_realization([_report(path, verdict, outcome.revision)])
+            self.reports_sent += 1
+            with self._lock:
+                self._sent[path] = _Sent(key, now)
+            logger.info("realization of {}: {}{}", path, verdict.state,
+                        f" ({'; '.join(verdict.reasons)[:300]})" if verdict.reasons else "")
+        after = verdict.recheck_after
+        if verdict.state == "ERROR":
+            after = min(after or self._settings.error_resend_interval, self._settings.error_resend_interval)
+        return Result(requeue_after=after)
+
+    def verdict(self, path: str, acnp_name: str, revision: int | None, errors: tuple[str, ...]) -> Verdict:
+        if errors:
+            return Verdict("ERROR", errors)
+        acnp = self._get_acnp(acnp_name)
+        if acnp is None:
+            return self._waiting(path, None, revision, "the ClusterNetworkPolicy does not exist yet")
+        meta = acnp.get("metadata") or {}
+        generation = meta.get("generation")
+        translated = (meta.get("annotations") or {}).get(names.NSX_REVISION_ANNOTATION)
+        if revision is not None and translated != str(revision):
+            return self._waiting(path, generation, revision, f"revision {revision} is not applied yet")
+        status = acnp.get("status") or {}
+        conditions = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, dict)}
+        failure = conditions.get("RealizationFailure")
+        realizable = conditions.get("Realizable")
+        if failure and failure.get("status") == "True":
+            return Verdict("ERROR", (f"Antrea: {failure.get('message') or failure.get('reason')}",))
+        if realizable and realizable.get("status") == "False":
+            return Verdict("ERROR", (f"Antrea: not realizable: {realizable.get('reason')} "
+                                     f"{realizable.get('message') or ''}".rstrip(),))
+        phase = status.get("phase")
+        if phase == "Failed":
+            return Verdict("ERROR", ("Antrea: policy realization failed",))
+        if phase == "Realized" and status.get("observedGeneration") == generation:
+            return Verdict("REALIZED")
+        nodes = f"{status.get('currentNodesRealized', 0)}/{status.get('desiredNodesRealized', 0)} Nodes"
+        return self._waiting(path, generation, revision, f"phase {phase or 'none yet'}, {nodes}")
+
+    def _waiting(self, path: str, generation: Any, revision: Any, detail: str) -> Verdict:
+        key = (path, generation, revision)
+        now = self._clock()
+        with self._lock:
+            since = self._waiting_since.setdefault(key, now)
+            for stale in [k for k in self._waiting_since if k[0] == path and k != key]:
+                del self._waiting_since[stale]
+        waited = now - since
+        timeout = self._settings.realization_timeout
+        if waited >= timeout:
+            return Verdict("ERROR", (f"not realized within {timeout:g} s: {detail}",))
+        return Verdict("IN_PROGRESS", (), recheck_after=timeout - waited)
+
+
+def _join(message: str, rule_id: str | None) -> str:
+    return f"rule {rule_id}: {message}" if rule_id else message
+
+
+def _report(path: str, verdict: Verdict, revision: int | None) -> RealizationReport:
+    reasons = []
+    for reason in verdict.reasons[:MAX_REASONS]:
+        match = _RULE_PREFIX.match(reason)
+        if match:
+            reasons.append(RealizationReason(message=reason[match.end():][:MAX_MESSAGE], rule_id=match["rule"]))
+        else:
+            reasons.append(RealizationReason(message=reason[:MAX_MESSAGE]))
+    return RealizationReport(intent_path=path, state=verdict.state,  # type: ignore[arg-type]
+                             intent_revision=revision, reasons=reasons)
