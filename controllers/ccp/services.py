@@ -7,7 +7,6 @@ errors rather than dropped: dropping a service entry would widen an ALLOW or nar
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,11 +39,11 @@ class Matches:
             self.protocols.append(proto)
 
     def for_direction(self, ingress: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        protocols = copy.deepcopy(self.protocols)
+        protocols = [{kind: dict(body) for kind, body in proto.items()} for proto in self.protocols]
         if self.igmp:
             for igmp_type in _IGMP_INGRESS if ingress else _IGMP_EGRESS:
                 protocols.append({"igmp": {"igmpType": igmp_type}})
-        return copy.deepcopy(self.ports), protocols
+        return [dict(port) for port in self.ports], protocols
 
 
 ServiceResolver = Callable[[str], dict[str, Any] | None]

@@ -126,6 +126,7 @@ class _Translator:
         self.groups = GroupTranslator(self.snap.groups.get)
         self.group_names: dict[str, str] = {}  # group path -> parent ClusterGroup name
         self.bad_group_names: dict[str, str] = {}  # group path -> collision reason
+        self._families: dict[str, list[dict[str, Any]]] = {}  # group path -> its ClusterGroups
 
     # -- span (mapping.md §2) ------------------------------------------------------------------
     def spans(self, path: str, policy: Any) -> bool:
@@ -378,7 +379,7 @@ class _Translator:
     def _claim_group_names(self, spanned: Iterable[tuple[str, Any]]) -> None:
         paths: set[str] = set()
         for _, policy in spanned:
-            for entry in _all_strings(policy):
+            for entry in _referenced_paths(policy):
                 if _is_group_path(entry):
                     paths.add(entry)
         owners: dict[str, list[str]] = {}
@@ -405,15 +406,18 @@ class _Translator:
             raise
 
     def _group_objects(self, path: str, groups: dict[str, dict[str, Any]], what: str) -> None:
-        try:
-            criteria = self._criteria(path)
-        except Invalid as err:
-            raise Invalid(f"{what}: {err}") from None
-        group = self.snap.groups[path]
-        parent = self.group_names[path]
-        display = names.display_name(group.get("display_name"), _object_id(group, path))
-        for obj in _group_family(parent, criteria.terms, nsx_path=path, display=display,
-                                 revision=group.get("_revision")):
+        family = self._families.get(path)
+        if family is None:
+            try:
+                criteria = self._criteria(path)
+            except Invalid as err:
+                raise Invalid(f"{what}: {err}") from None
+            group = self.snap.groups[path]
+            display = names.display_name(group.get("display_name"), _object_id(group, path))
+            family = _group_family(self.group_names[path], criteria.terms, nsx_path=path, display=display,
+                                   revision=group.get("_revision"))
+            self._families[path] = family
+        for obj in family:
             groups[obj["metadata"]["name"]] = obj
 
     def _intersection(self, a: str, b: str, groups: dict[str, dict[str, Any]], what: str) -> str:
@@ -504,18 +508,19 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _all_strings(obj: Any, depth: int = 0) -> Iterable[str]:
-    """Every string inside a policy (bounded depth): the group paths its rules may reference."""
-    if depth > 6:
-        return
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, list):
-        for item in obj:
-            yield from _all_strings(item, depth + 1)
-    elif isinstance(obj, dict):
-        for value in obj.values():
-            yield from _all_strings(value, depth + 1)
+def _referenced_paths(policy: dict[str, Any]) -> Iterable[str]:
+    """Every string of the policy's and its rules' scope, source and destination lists."""
+    for key in ("scope",):
+        yield from _strings(policy.get(key))
+    rules = policy.get("rules")
+    for rule in rules if isinstance(rules, list) else []:
+        if isinstance(rule, dict):
+            for key in ("scope", "source_groups", "destination_groups"):
+                yield from _strings(rule.get(key))
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def translate(snapshot: NsxSnapshot, cluster_name: str, *, tier_priority_base: int = 0) -> Translation:
