@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 
-def _l4(service_id: str, protocol: str, *ports: str) -> dict[str, Any]:
+def _service(service_id: str, entry: dict[str, Any]) -> dict[str, Any]:
     return {
         "resource_type": "Service",
         "id": service_id,
@@ -21,40 +21,24 @@ def _l4(service_id: str, protocol: str, *ports: str) -> dict[str, Any]:
         "is_default": True,
         "_system_owned": True,
         "service_type": "NON_ETHER",
-        "service_entries": [
-            {
-                "resource_type": "L4PortSetServiceEntry",
-                "id": service_id,
-                "l4_protocol": protocol,
-                "destination_ports": list(ports),
-                "source_ports": [],
-            }
-        ],
+        "service_entries": [{"id": service_id, **entry}],
     }
+
+
+def _l4(service_id: str, protocol: str, *ports: str) -> dict[str, Any]:
+    return _service(service_id, {"resource_type": "L4PortSetServiceEntry", "l4_protocol": protocol,
+                                 "destination_ports": list(ports), "source_ports": []})
 
 
 def _icmp(service_id: str, protocol: str, icmp_type: int | None = None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"resource_type": "ICMPTypeServiceEntry", "id": service_id, "protocol": protocol}
+    entry: dict[str, Any] = {"resource_type": "ICMPTypeServiceEntry", "protocol": protocol}
     if icmp_type is not None:
         entry["icmp_type"] = icmp_type
-    return {
-        "resource_type": "Service",
-        "id": service_id,
-        "display_name": service_id,
-        "path": f"/infra/services/{service_id}",
-        "is_default": True,
-        "_system_owned": True,
-        "service_type": "NON_ETHER",
-        "service_entries": [entry],
-    }
+    return _service(service_id, entry)
 
 
 def _alg(service_id: str, alg: str, port: str) -> dict[str, Any]:
-    svc = _l4(service_id, "TCP", port)
-    svc["service_entries"] = [
-        {"resource_type": "ALGTypeServiceEntry", "id": service_id, "alg": alg, "destination_ports": [port]}
-    ]
-    return svc
+    return _service(service_id, {"resource_type": "ALGTypeServiceEntry", "alg": alg, "destination_ports": [port]})
 
 
 _PREDEFINED: tuple[dict[str, Any], ...] = (
