@@ -16,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--realization-delay", type=float, default=0.5, metavar="SECONDS",
                         help="time from a policy change to Realized (default: 0.5)")
+    parser.add_argument("--heartbeat-interval", type=float, default=60.0, metavar="SECONDS",
+                        help="AntreaControllerInfo/AntreaAgentInfo heartbeat period (default: 60, as Antrea)")
+    parser.add_argument("--stats-interval", type=float, default=60.0, metavar="SECONDS",
+                        help="how often policy statistics counters grow (default: 60)")
     args = parser.parse_args(argv)
     done = threading.Event()
 
@@ -24,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    sim = AntreaSimulator(args.kubeconfig, realization_delay=args.realization_delay).start()
+    sim = AntreaSimulator(args.kubeconfig, realization_delay=args.realization_delay,
+                          heartbeat_interval=args.heartbeat_interval, stats_interval=args.stats_interval).start()
     print(f"antrea simulator ready kubeconfig={args.kubeconfig}", flush=True)
     done.wait()
     sim.stop()

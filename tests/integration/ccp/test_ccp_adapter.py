@@ -38,7 +38,7 @@ GROUPS = "/policy/api/v1/infra/domains/default/groups"
 ACNP = (names.ANTREA_API_VERSION, "ClusterNetworkPolicy")
 CG = (names.ANTREA_API_VERSION, "ClusterGroup")
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
-ANTREA_PATHS = r"^/apis/crd\.antrea\.io/v1beta1/[a-z]+(/[^/]+)?$"  # not /status: the Antrea stand-in writes that
+ANTREA_PATHS = r"^/apis/crd\.antrea\.io/v1beta1/(tiers|clustergroups|clusternetworkpolicies)(/[^/]+)?$"  # not /status
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
