@@ -10,6 +10,7 @@ NSX) runs once per leadership, before anything is reported.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,7 @@ def setup_ccp(manager: Manager, nsx: NsxClient, settings: CcpSettings) -> CcpAda
         caches={kind: inf.store.list for kind, inf in informers.items()},
         settings=settings,
         on_outcomes=outcomes_changed,
+        synced_versions={kind: _version_of(inf) for kind, inf in informers.items()},
     )
     to_global = EnqueueRequestsFromMapFunc(lambda _obj: [GLOBAL])
     spec_or_ownership = or_(GenerationChangedPredicate(), LabelChangedPredicate(), AnnotationChangedPredicate())
@@ -144,6 +146,10 @@ def setup_ccp(manager: Manager, nsx: NsxClient, settings: CcpSettings) -> CcpAda
     manager.add(realization_controller)
     manager.add_readyz_check("nsx-intent", lambda: _check(intent.healthy, "NSX intent not readable"))
     return adapter
+
+
+def _version_of(informer: SharedInformer) -> Callable[[], str]:
+    return lambda: informer.last_sync_resource_version
 
 
 def _check(ok: bool, message: str) -> None:

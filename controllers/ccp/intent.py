@@ -52,6 +52,7 @@ class NsxIntent:
         self._domain = domain
         self._page_size = page_size
         self._lock = threading.Lock()
+        self._fetching = threading.Lock()  # one fetch at a time: the poller and a first reconcile
         self._snapshot: NsxSnapshot | None = None
         self._fingerprint: Fingerprint | None = None
         self.healthy = False
@@ -60,6 +61,23 @@ class NsxIntent:
 
     def fetch(self) -> IntentUpdate:
         """List policies, groups and services; raise on NSX errors (the caller retries)."""
+        with self._fetching:
+            return self._fetch()
+
+    def ensure(self) -> NsxSnapshot:
+        """The current snapshot, fetching one only if none was ever fetched (so the first poll and
+        the first reconcile do not both list everything and both count as a change). With a snapshot
+        it never waits: a poll stuck in retries during an NSX outage must not block reconciles."""
+        current = self.current()
+        if current is not None:
+            return current
+        with self._fetching:
+            current = self.current()
+            if current is not None:
+                return current
+            return self._fetch().snapshot
+
+    def _fetch(self) -> IntentUpdate:
         base = domain_path(self._domain)
         try:
             policies = list(iter_results(self._transport, f"{base}/security-policies", page_size=self._page_size))

@@ -95,9 +95,12 @@ class PolicyReconciler:
         caches: Mapping[str, Callable[[], Iterable[Mapping[str, Any]]]],
         settings: CcpSettings,
         on_outcomes: Callable[[set[str]], None] | None = None,
+        synced_versions: Mapping[str, Callable[[], str]] | None = None,
     ) -> None:
         """``caches`` maps each kind to a cache lister: managed objects for ClusterGroup and
-        ClusterNetworkPolicy, *every* Tier for Tier (to see priority clashes)."""
+        ClusterNetworkPolicy, *every* Tier for Tier (to see priority clashes). ``synced_versions``
+        maps each kind to the resourceVersion its informer has seen up to: a write of ours at or
+        below it that the cache lacks was deleted since, not "not seen yet"."""
         self._client = client
         self._writer = client.writer(field_manager="antrea-nsx-adapter-ccp")
         self._intent = intent
@@ -105,6 +108,7 @@ class PolicyReconciler:
         self._caches = caches
         self._settings = settings
         self._on_outcomes = on_outcomes
+        self._synced_versions = synced_versions or {}
         self.last_plan: Plan | None = None
         self.writes = 0
         # Our own writes, until the informer cache shows them: without this overlay a reconcile
@@ -112,9 +116,7 @@ class PolicyReconciler:
         self._recent: dict[Key, tuple[dict[str, Any] | None, float]] = {}
 
     def reconcile(self, request: Request) -> Result:
-        snapshot = self._intent.current()
-        if snapshot is None:
-            snapshot = self._intent.fetch().snapshot
+        snapshot = self._intent.ensure()
         translation = translate(snapshot, self._settings.cluster_name,
                                 tier_priority_base=self._settings.tier_priority_base)
         errors: dict[str, list[str]] = {
@@ -133,7 +135,15 @@ class PolicyReconciler:
                     observed[object_key(obj)] = dict(obj)
         self._overlay_recent_writes(observed)
         self._hold(translation, desired, observed)
-        the_plan = plan(desired, observed)
+        the_plan = plan(desired, observed, compare=compare)
+        for update in the_plan.update:
+            # NSX is the source of truth for spec: no resourceVersion precondition, or every status
+            # write by Antrea between our read and our patch would make the revert fail with 409.
+            meta = update.patch.get("metadata")
+            if isinstance(meta, dict):
+                meta.pop("resourceVersion", None)
+                if not meta:
+                    del update.patch["metadata"]
         self.last_plan = the_plan
         results = apply(the_plan, self._writer, concurrency=self._settings.max_concurrent_writes, rank=rank,
                         dry_run=self._settings.dry_run)
@@ -185,10 +195,19 @@ class PolicyReconciler:
                 else:
                     del self._recent[key]
                 continue
-            if cached is None or _newer(written, cached):
+            if cached is None and self._cache_has_seen(key[0], written):
+                del self._recent[key]  # deleted after our write: it must be recreated
+            elif cached is None or _newer(written, cached):
                 observed[key] = written
             else:
                 del self._recent[key]  # the cache caught up
+
+    def _cache_has_seen(self, kind: str, written: Mapping[str, Any]) -> bool:
+        version = self._synced_versions.get(kind)
+        if version is None:
+            return False
+        seen, ours = version(), _rv(written)
+        return seen.isdigit() and ours.isdigit() and int(seen) >= int(ours)
 
     def _ours_already(self, outcome: Outcome) -> bool:
         """A create answered AlreadyExists is a clash only if the existing object is not ours."""

@@ -92,6 +92,11 @@ class _Handler(BaseHTTPRequestHandler):
                 der = tls.getpeercert(binary_form=True)
                 self._thumb = der_thumbprint(der) if der else None
                 self.request = tls
+                # wrap_socket detached ``raw``: track the TLS socket so stop() can close it.
+                with self.server.conn_lock:
+                    self.server.connections.discard(raw)
+                    self.server.connections.add(tls)
+                self._raw = tls
             except (OSError, ssl.SSLError):
                 self._broken = True
                 reset(raw)
