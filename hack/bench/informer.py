@@ -46,8 +46,11 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * PAGE_SIZE
 
 
-def realistic_pod(i: int) -> dict[str, Any]:
-    """A Deployment-owned Pod with the fields a real one carries (~3 KB of JSON without status)."""
+def realistic_pod(i: int, owner_uids: dict[str, str] | None = None) -> dict[str, Any]:
+    """A Deployment-owned Pod with the fields a real one carries (~3 KB of JSON without status).
+
+    Its ReplicaSet must exist: the API server's garbage collector deletes Pods whose owners are gone.
+    """
     app = f"app-{i % 50}"
     return {
         "apiVersion": "v1",
@@ -60,7 +63,8 @@ def realistic_pod(i: int) -> dict[str, Any]:
             "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-11-20T10:00:00Z",
                             "prometheus.io/scrape": "true", "prometheus.io/port": "9090"},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{app}-5d8f9c7b6d",
-                                 "uid": f"0c8f1a2e-9b7d-4c3e-8f6a-{i:012d}", "controller": True,
+                                 "uid": (owner_uids or {}).get(app, f"0c8f1a2e-9b7d-4c3e-8f6a-{i:012d}"),
+                                 "controller": True,
                                  "blockOwnerDeletion": True}],
         },
         "spec": {
@@ -115,9 +119,17 @@ def populate(kubeconfig: Path, count: int) -> float:
 def _populate_child(kubeconfig: str, count: int) -> None:
     client = KubeClient.from_kubeconfig(kubeconfig, qps=-1)
     client.create(("v1", "Namespace"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    owners: dict[str, str] = {}
+    for n in range(50):
+        app = f"app-{n}"
+        rs = client.create(("apps/v1", "ReplicaSet"), {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": f"{app}-5d8f9c7b6d", "namespace": NAMESPACE},
+            "spec": {"selector": {"matchLabels": {"app": app}}, "template": {"metadata": {"labels": {"app": app}}}}})
+        owners[app] = rs["metadata"]["uid"]
     res = client.resource(*POD)
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: client.create(res, realistic_pod(i)), range(count)))
+        list(pool.map(lambda i: client.create(res, realistic_pod(i, owners)), range(count)))
 
 
 def percentile(values: list[float], q: float) -> float:
