@@ -3,12 +3,18 @@
 Subcommands grow with the adapter; each one is a small function so ``--help`` stays the reference.
 Exit codes: 0 success, 1 the command ran and found errors (e.g. untranslatable NSX objects),
 2 bad usage or configuration.
+
+The adapter commands (``ccp``, ``deregister``) share one set of settings, defined once in
+:class:`controllers.config.AdapterConfig`: every field is a flag here, an environment variable and
+a ``--config`` file key, so the three spellings cannot drift apart.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +22,16 @@ from typing import Any
 
 import yaml
 
+from controllers.config import (
+    FIELDS,
+    LIST_FIELDS,
+    AdapterConfig,
+    ConfigError,
+    env_name,
+    flag_name,
+    load_config,
+    parse_duration,
+)
 from reconciler.version import __version__
 
 EXIT_OK = 0
@@ -68,6 +84,214 @@ def _cmd_version(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------------------ settings
+
+CONFIG_ENV = "ANTREA_NSX_ADAPTER_CONFIG"
+_BOOL_VALUES = ("true", "false", "1", "0", "yes", "no", "on", "off")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`AdapterConfig` field; the field's description is the help text.
+
+    Flags default to None ("not given") so that env and file values show through; booleans take
+    an optional value (``--leader-elect`` or ``--leader-elect=false``), as Go flags do."""
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="YAML file of settings; keys are the flag names without '--' "
+                             "(precedence: flag > environment > this file > default) "
+                             f"[env {CONFIG_ENV}]")
+    groups = {
+        "Kubernetes": ("kubeconfig", "kube_api_qps", "kube_api_burst"),
+        "bootstrap": ("bootstrap_config", "bootstrap_namespace", "cluster_name", "cluster_id"),
+        "NSX": ("nsx_managers", "nsx_ca_file", "nsx_thumbprint", "nsx_insecure", "nsx_client_cert_file",
+                "nsx_client_key_file", "nsx_username", "nsx_password", "nsx_password_file"),
+    }
+    placed = {name for names in groups.values() for name in names}
+    groups["behaviour"] = tuple(name for name in FIELDS if name not in placed)
+    for title, names in groups.items():
+        group = parser.add_argument_group(f"{title} settings (each also ANTREA_NSX_ADAPTER_<FLAG_NAME>)")
+        for name in names:
+            info = FIELDS[name]
+            help_text = f"{info.description} [env {env_name(name)}]"
+            if name in LIST_FIELDS:
+                group.add_argument(flag_name(name), dest=name, action="append", metavar="ADDRESS",
+                                   help=help_text + " (env: comma-separated)")
+            elif info.annotation is bool:
+                group.add_argument(flag_name(name), dest=name, nargs="?", const="true", metavar="BOOL",
+                                   choices=_BOOL_VALUES, help=help_text)
+            else:
+                group.add_argument(flag_name(name), dest=name, metavar=_metavar(name, info), help=help_text)
+
+
+def _metavar(name: str, info: Any) -> str:
+    if any(getattr(m, "func", None) is parse_duration for m in info.metadata):
+        return "DURATION"
+    if name.endswith(("_file", "kubeconfig", "_config")):
+        return "FILE"
+    return name.rsplit("_", maxsplit=1)[-1].upper()
+
+
+def _config_from_args(args: argparse.Namespace) -> AdapterConfig:
+    flags = {name: getattr(args, name, None) for name in FIELDS}
+    config_file = args.config or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    return load_config(flags, os.environ, config_file)
+
+
+def _fail(err: Exception) -> int:
+    print(f"error: {err}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _start_logging(cfg: AdapterConfig, args: argparse.Namespace) -> None:
+    from loguru import logger
+
+    from reconciler.logging import setup_logging
+
+    setup_logging(cfg.log_level, cfg.log_format)
+    if getattr(args, "nsx_password", None) is not None:
+        logger.warning("--nsx-password is visible to every user in the process list; "
+                       "prefer --nsx-password-file or ANTREA_NSX_ADAPTER_NSX_PASSWORD")
+    # SecretStr renders as '**********'; the log redaction masks the rest.
+    logger.info("configuration: {}", cfg.model_dump_json(exclude_none=True))
+
+
+# ------------------------------------------------------------------------------------ commands
+
+
+def _cmd_ccp(args: argparse.Namespace) -> int:
+    """Run the CCP adapter until SIGTERM."""
+    from loguru import logger
+
+    from controllers.bootstrap import connect_kube, connect_nsx, resolve
+    from controllers.ccp.adapter import setup_ccp
+    from controllers.ccp.settings import CcpSettings
+    from controllers.liveness import HEALTHY, NSX_CONNECTED, LivenessSettings, manager_ready, setup_liveness
+    from reconciler.manager import Manager, ManagerOptions
+
+    try:
+        cfg = _config_from_args(args)
+    except ConfigError as err:
+        return _fail(err)
+    _start_logging(cfg, args)
+    kube = None
+    try:
+        kube = connect_kube(cfg)
+        boot = resolve(cfg, kube)
+        nsx = connect_nsx(cfg, boot)
+        settings = CcpSettings(
+            cluster_name=boot.cluster_name,
+            nsx_poll_interval=cfg.nsx_poll_interval,
+            reconcile_interval=cfg.reconcile_interval,
+            realization_timeout=cfg.realization_timeout,
+            max_concurrent_writes=cfg.max_concurrent_reconciles,
+            dry_run=cfg.dry_run,
+        )
+    except (ConfigError, ValueError) as err:
+        if kube is not None:
+            kube.close()
+        return _fail(err)
+    logger.info("CCP adapter for cluster {} (id {}), NSX {} as {}", boot.cluster_name, boot.cluster_id,
+                ", ".join(boot.nsx_managers), boot.credentials.source)
+    manager = Manager(kube, ManagerOptions(
+        leader_election=cfg.leader_elect,
+        leader_election_id="antrea-nsx-adapter-ccp",
+        leader_election_namespace=cfg.leader_election_namespace,
+        health_probe_bind_address=cfg.health_probe_bind_address,
+        metrics_bind_address=cfg.metrics_bind_address,
+        graceful_shutdown_timeout=cfg.graceful_shutdown_timeout,
+    ))
+    adapter = setup_ccp(manager, nsx, settings)
+    if not cfg.dry_run:
+        # The MP adapter reports the CCP adapter's health to NSX from this Lease (controllers/liveness.py);
+        # setup_ccp does not publish it, so the process that runs the CCP adapter does.
+        setup_liveness(manager, LivenessSettings(component="ccp", namespace=cfg.bootstrap_namespace,
+                                                 identity=manager.options.leader_election_identity),
+                       {HEALTHY: manager_ready(manager), NSX_CONNECTED: lambda: adapter.intent.healthy})
+    try:
+        return manager.run_until_signal()
+    finally:
+        nsx.close()
+        boot.credentials.cleanup()
+        kube.close()
+
+
+def _cmd_deregister(args: argparse.Namespace) -> int:
+    """Delete the adapter's objects; with ``--nsx`` also the cluster's registration in NSX."""
+    from controllers.bootstrap import connect_kube, connect_nsx, read_cluster_id, resolve
+    from controllers.deregister import delete_managed_objects, remove_from_nsx
+    from nsx.auth import BasicAuth
+    from nsx.errors import NsxError
+    from reconciler.errors import ApiError
+    from reconciler.logging import setup_logging
+
+    try:
+        cfg = _config_from_args(args)
+    except ConfigError as err:
+        return _fail(err)
+    setup_logging(cfg.log_level, cfg.log_format)
+    kube = None
+    try:
+        kube = connect_kube(cfg)
+        nsx = None
+        cluster_id = cfg.cluster_id
+        if args.nsx:
+            boot = resolve(cfg, kube, need_cluster_id=False)
+            nsx = connect_nsx(cfg, boot)
+            if cluster_id is None:
+                cluster_id = read_cluster_id(kube, cfg.bootstrap_namespace)
+        if cfg.dry_run:
+            say("dry run: nothing is deleted")
+        deleted = delete_managed_objects(kube, dry_run=cfg.dry_run, say=say)
+        say(f"{len(deleted)} Antrea object(s) {'to delete' if cfg.dry_run else 'deleted'}")
+        if nsx is not None:
+            try:
+                remove_from_nsx(nsx, boot.cluster_name, cluster_id, dry_run=cfg.dry_run,
+                                allow_overwrite=isinstance(boot.credentials.auth, BasicAuth), say=say)
+            finally:
+                nsx.close()
+                boot.credentials.cleanup()
+        else:
+            say("the cluster stays registered in NSX (pass --nsx to remove it)")
+    except ConfigError as err:
+        return _fail(err)
+    except (ApiError, NsxError) as err:
+        print(f"error: deregistration incomplete: {err}", file=sys.stderr)
+        return EXIT_ERRORS
+    finally:
+        if kube is not None:
+            kube.close()
+    return EXIT_OK
+
+
+def say(line: str) -> None:
+    """What a command did, for the person running it (stdout; logs go to stderr)."""
+    print(line, flush=True)
+
+
+def source_root() -> Path | None:
+    """The source checkout this package runs from, if any (``hack/`` is not installed)."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "hack" / "demo.py").is_file() else None
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Run ``hack/demo.py`` (``make demo``) from the source checkout; an installed package has no
+    demo, and saying so beats a half demo."""
+    root = source_root()
+    if root is None:
+        print("error: the demo runs from a source checkout (it uses the test simulators in hack/ and sim/): "
+              "clone the repository and run `make demo`", file=sys.stderr)
+        return EXIT_USAGE
+    command = [sys.executable, "-m", "hack.demo"]
+    if args.once:
+        command.append("--once")
+    if args.workdir is not None:
+        command += ["--workdir", str(args.workdir)]
+    try:
+        return subprocess.run(command, cwd=root, check=False).returncode
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="antrea-nsx-adapter",
@@ -96,6 +320,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     ver = sub.add_parser("version", help="print the version")
     ver.set_defaults(func=_cmd_version)
+
+    ccp = sub.add_parser(
+        "ccp",
+        help="run the CCP adapter: NSX DFW policies and groups become Antrea objects",
+        description=(
+            "Run the CCP adapter until SIGTERM: register the cluster with NSX, turn the DFW policies, "
+            "groups and services scoped to it into Tiers, ClusterGroups and ClusterNetworkPolicies, and "
+            "report their realization back. Exit code 2 for bad configuration (checked at start: "
+            "kubeconfig, bootstrap objects, NSX reachable and accepting the credentials)."
+        ),
+    )
+    _add_config_flags(ccp)
+    ccp.set_defaults(func=_cmd_ccp)
+
+    dereg = sub.add_parser(
+        "deregister",
+        help="delete every object the adapter created; with --nsx also the cluster's NSX registration",
+        description=(
+            "Delete the ClusterNetworkPolicies, ClusterGroups (parents, then children), Tiers and Traceflows "
+            "labelled antrea-nsx-adapter.io/managed-by, in that order, printing each. With --nsx, also delete "
+            "the cluster-control-plane (cascade: NSX drops the cluster from policy scopes) and the container "
+            "cluster from NSX. Stop the adapter first (scale it to 0), or it re-creates the objects. "
+            "--dry-run prints what would be deleted."
+        ),
+    )
+    dereg.add_argument("--nsx", action="store_true",
+                       help="also remove the cluster from NSX (needs the NSX settings, as for ccp)")
+    _add_config_flags(dereg)
+    dereg.set_defaults(func=_cmd_deregister)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the end-to-end demo on simulators (source checkout only; same as `make demo`)",
+        description=("Start the emulated API server, the NSX simulator, the Antrea stand-in and the CCP adapter, "
+                     "and play an NSX admin's changes through them. Needs the source checkout (hack/, sim/)."),
+    )
+    demo.add_argument("--once", action="store_true", help="run the scenario, then exit")
+    demo.add_argument("--workdir", type=Path, default=None, help="where to keep the kubeconfig, logs, NSX files")
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 
