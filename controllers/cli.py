@@ -159,12 +159,27 @@ def _start_logging(cfg: AdapterConfig, args: argparse.Namespace) -> None:
 
 def _cmd_ccp(args: argparse.Namespace) -> int:
     """Run the CCP adapter until SIGTERM."""
+    return _run_adapters(args, ccp=True, mp=False)
+
+
+def _cmd_mp(args: argparse.Namespace) -> int:
+    """Run the MP adapter until SIGTERM."""
+    return _run_adapters(args, ccp=False, mp=True)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    """Run both adapters in one process (small setups) until SIGTERM."""
+    return _run_adapters(args, ccp=True, mp=True)
+
+
+def _run_adapters(args: argparse.Namespace, *, ccp: bool, mp: bool) -> int:
     from loguru import logger
 
     from controllers.bootstrap import connect_kube, connect_nsx, resolve
     from controllers.ccp.adapter import setup_ccp
     from controllers.ccp.settings import CcpSettings
     from controllers.liveness import HEALTHY, NSX_CONNECTED, LivenessSettings, manager_ready, setup_liveness
+    from controllers.mp.adapter import MpSettings, setup_mp
     from reconciler.manager import Manager, ManagerOptions
 
     try:
@@ -177,7 +192,7 @@ def _cmd_ccp(args: argparse.Namespace) -> int:
         kube = connect_kube(cfg)
         boot = resolve(cfg, kube)
         nsx = connect_nsx(cfg, boot)
-        settings = CcpSettings(
+        ccp_settings = CcpSettings(
             cluster_name=boot.cluster_name,
             nsx_poll_interval=cfg.nsx_poll_interval,
             reconcile_interval=cfg.reconcile_interval,
@@ -185,27 +200,39 @@ def _cmd_ccp(args: argparse.Namespace) -> int:
             max_concurrent_writes=cfg.max_concurrent_reconciles,
             dry_run=cfg.dry_run,
         )
+        mp_settings = MpSettings(
+            cluster_name=boot.cluster_name,
+            cluster_id=boot.cluster_id or boot.cluster_name,
+            namespace=cfg.bootstrap_namespace,
+            inventory_batch_size=cfg.inventory_batch_size,
+            inventory_batch_period=cfg.inventory_batch_period,
+            stats_interval=cfg.stats_interval,
+            heartbeat_interval=cfg.heartbeat_interval,
+        )
     except (ConfigError, ValueError) as err:
         if kube is not None:
             kube.close()
         return _fail(err)
-    logger.info("CCP adapter for cluster {} (id {}), NSX {} as {}", boot.cluster_name, boot.cluster_id,
+    component = "adapter" if ccp and mp else ("ccp" if ccp else "mp")
+    logger.info("{} for cluster {} (id {}), NSX {} as {}", component.upper(), boot.cluster_name, boot.cluster_id,
                 ", ".join(boot.nsx_managers), boot.credentials.source)
     manager = Manager(kube, ManagerOptions(
         leader_election=cfg.leader_elect,
-        leader_election_id="antrea-nsx-adapter-ccp",
+        leader_election_id=f"antrea-nsx-adapter-{component}" if component != "adapter" else "antrea-nsx-adapter",
         leader_election_namespace=cfg.leader_election_namespace,
         health_probe_bind_address=cfg.health_probe_bind_address,
         metrics_bind_address=cfg.metrics_bind_address,
         graceful_shutdown_timeout=cfg.graceful_shutdown_timeout,
     ))
-    adapter = setup_ccp(manager, nsx, settings)
-    if not cfg.dry_run:
-        # The MP adapter reports the CCP adapter's health to NSX from this Lease (controllers/liveness.py);
-        # setup_ccp does not publish it, so the process that runs the CCP adapter does.
-        setup_liveness(manager, LivenessSettings(component="ccp", namespace=cfg.bootstrap_namespace,
-                                                 identity=manager.options.leader_election_identity),
-                       {HEALTHY: manager_ready(manager), NSX_CONNECTED: lambda: adapter.intent.healthy})
+    if ccp:
+        adapter = setup_ccp(manager, nsx, ccp_settings)
+        if not cfg.dry_run:
+            # The MP adapter reports the CCP adapter's health to NSX from this Lease (controllers/liveness.py).
+            setup_liveness(manager, LivenessSettings(component="ccp", namespace=cfg.bootstrap_namespace,
+                                                     identity=manager.options.leader_election_identity),
+                           {HEALTHY: manager_ready(manager), NSX_CONNECTED: lambda: adapter.intent.healthy})
+    if mp:
+        setup_mp(manager, nsx, mp_settings)
     try:
         return manager.run_until_signal()
     finally:
@@ -333,6 +360,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_flags(ccp)
     ccp.set_defaults(func=_cmd_ccp)
+
+    mp = sub.add_parser(
+        "mp",
+        help="run the MP adapter: inventory, statistics, Traceflow and health reported to NSX",
+        description=(
+            "Run the MP adapter until SIGTERM: report the cluster's inventory to NSX, answer policy "
+            "statistics, run NSX's Traceflow requests through Antrea, and send cluster health. Exit code 2 "
+            "for bad configuration."
+        ),
+    )
+    _add_config_flags(mp)
+    mp.set_defaults(func=_cmd_mp)
+
+    run = sub.add_parser(
+        "run",
+        help="run both adapters in one process (small setups)",
+        description="Run the CCP and MP adapters in one process, with one leader-election Lease, until SIGTERM.",
+    )
+    _add_config_flags(run)
+    run.set_defaults(func=_cmd_run)
 
     dereg = sub.add_parser(
         "deregister",
