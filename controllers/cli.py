@@ -208,6 +208,7 @@ def _run_adapters(args: argparse.Namespace, *, ccp: bool, mp: bool) -> int:
             inventory_batch_period=cfg.inventory_batch_period,
             stats_interval=cfg.stats_interval,
             heartbeat_interval=cfg.heartbeat_interval,
+            secrets=_nsx_secrets(boot.credentials.auth),
         )
     except (ConfigError, ValueError) as err:
         if kube is not None:
@@ -239,6 +240,13 @@ def _run_adapters(args: argparse.Namespace, *, ccp: bool, mp: bool) -> int:
         nsx.close()
         boot.credentials.cleanup()
         kube.close()
+
+
+def _nsx_secrets(auth: object) -> list[str]:
+    """The NSX password, if any, so that support bundles can blank it out of log lines."""
+    reveal = getattr(getattr(auth, "password", None), "get_secret_value", None)
+    value = reveal() if callable(reveal) else None
+    return [value] if isinstance(value, str) and value else []
 
 
 def _cmd_deregister(args: argparse.Namespace) -> int:

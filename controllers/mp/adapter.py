@@ -6,8 +6,9 @@ manager's informers and the NSX client; this module is the one entry point the C
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from controllers.mp.bundles import BundleCollector, BundleSettings, register_bundle_handlers
 from controllers.mp.health import HealthSettings, MpHealth, setup_mp_health
 from controllers.mp.inventory_settings import InventorySettings
 from controllers.mp.inventory_setup import MpInventory, setup_mp_inventory
@@ -42,6 +43,9 @@ class MpSettings:
     heartbeat_interval: float = 30.0
     """Seconds between cluster health reports. Defaults to 30 s."""
 
+    secrets: list[str] = field(default_factory=list, repr=False)
+    """Exact strings (the NSX password) blanked out of the adapter log lines put in support bundles."""
+
 
 @dataclass
 class MpAdapter:
@@ -49,6 +53,7 @@ class MpAdapter:
     stats: StatsReporter
     traceflow: MpTraceflow
     health: MpHealth
+    bundles: BundleCollector
 
 
 def setup_mp(manager: Manager, nsx: NsxClient, settings: MpSettings) -> MpAdapter:
@@ -59,7 +64,9 @@ def setup_mp(manager: Manager, nsx: NsxClient, settings: MpSettings) -> MpAdapte
     stats = setup_mp_stats(manager, nsx, MpStatsSettings(cluster_name=settings.cluster_name,
                                                          stats_interval=settings.stats_interval))
     traceflow = setup_mp_traceflow(manager, nsx, MpTraceflowSettings(cluster_name=settings.cluster_name))
+    # Support bundles and log collection share the Traceflow request poller: one long-poll per cluster.
+    bundles = register_bundle_handlers(manager, traceflow.poller, BundleSettings(secrets=list(settings.secrets)))
     health = setup_mp_health(manager, nsx, HealthSettings(cluster_name=settings.cluster_name,
                                                           heartbeat_interval=settings.heartbeat_interval,
                                                           namespace=settings.namespace))
-    return MpAdapter(inventory, stats, traceflow, health)
+    return MpAdapter(inventory, stats, traceflow, health, bundles)
