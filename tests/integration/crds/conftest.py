@@ -188,10 +188,8 @@ class Cluster:
 
 
 def _kube_api_server_class() -> Any:
-    try:
-        from sim.kubeapi import KubeApiServer
-    except ImportError as exc:  # the emulator is built in parallel; say so instead of erroring
-        pytest.skip(f"emulated API server sim.kubeapi.KubeApiServer not available: {exc}")
+    from sim.kubeapi import KubeApiServer
+
     return KubeApiServer
 
 

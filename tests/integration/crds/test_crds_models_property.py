@@ -132,10 +132,7 @@ group_specs = st.builds(
 @pytest.fixture(scope="module")
 def engines(schema_of: Any, upstream_crds_if_present: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
     """Compiled schemas keyed by (origin, kind); Antrea's only when its files are present."""
-    try:
-        from sim.kubeapi.schema import StructuralSchema
-    except ImportError as exc:
-        pytest.skip(f"schema engine sim.kubeapi.schema.StructuralSchema not available: {exc}")
+    from sim.kubeapi.schema import StructuralSchema
     origins = {"project": load_crds()}
     if upstream_crds_if_present:
         origins["antrea"] = upstream_crds_if_present

@@ -8,14 +8,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import pytest
-
 
 def _engine() -> Any:
-    try:
-        from sim.kubeapi.schema import StructuralSchema
-    except ImportError as exc:
-        pytest.skip(f"schema engine sim.kubeapi.schema.StructuralSchema not available: {exc}")
+    from sim.kubeapi.schema import StructuralSchema
     return StructuralSchema
 
 
