@@ -1,16 +1,19 @@
 """``make demo``: the adapter end to end on the embedded default, with no cluster and no NSX.
 
 Starts the local control plane (the emulated API server, or whatever ``reconciler.envtest`` picks)
-with the Antrea CRDs, the NSX Manager simulator, the Antrea stand-in and the CCP adapter. Then it
-plays an NSX admin: creates Antrea groups and DFW policies for the cluster, and shows them become
-Tiers, ClusterGroups and ClusterNetworkPolicies, get realized, and reported back to NSX; edits a
-rule and shows the change flow through; adds a policy Antrea cannot express and shows the error
-NSX gets. Runs until Ctrl-C, or exits after the scenario with ``--once`` (used by its test).
+with the Antrea CRDs and a few workloads, the NSX Manager simulator, the Antrea stand-in and both
+adapters. Shows the inventory and health the MP adapter reported to NSX; then plays an NSX admin:
+creates Antrea groups and DFW policies for the cluster, and shows them become Tiers, ClusterGroups
+and ClusterNetworkPolicies, get realized, and reported back to NSX; edits a rule and shows the
+change flow through; adds a policy Antrea cannot express and shows the error NSX gets; finally
+labels a Pod with kubectl and shows the label reach NSX's inventory. Runs until Ctrl-C, or exits
+after the scenario with ``--once`` (used by its test).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -30,6 +33,8 @@ import requests
 from controllers.ccp.adapter import setup_ccp
 from controllers.ccp.settings import CcpSettings
 from controllers.ccp.translate import cluster_path
+from controllers.liveness import HEALTHY, NSX_CONNECTED, LivenessSettings, manager_ready, setup_liveness
+from controllers.mp.adapter import MpSettings, setup_mp
 from crds import MANIFEST_DIR
 from nsx.auth import BasicAuth
 from nsx.client import NsxClient
@@ -41,6 +46,8 @@ from sim.antrea import AntreaSimulator
 from sim.nsx import NsxSimulator
 
 CLUSTER = "demo-cluster"
+CLUSTER_ID = "demo-cluster-id"
+ADAPTER_NAMESPACE = "vmware-system-antrea"
 DOMAIN = "/policy/api/v1/infra/domains/default"
 
 
@@ -81,6 +88,20 @@ class NsxAdmin:
         if resp.status_code != 200:
             raise SystemExit(f"NSX refused PATCH {path}: {resp.text}")
 
+    def cluster_status(self) -> str:
+        path = f"/policy/api/v1{cluster_path(CLUSTER)}/status"
+        return str(self.http.get(self.url + path, timeout=10).json().get("status", "UNKNOWN"))
+
+    def health_detail(self) -> str:
+        info = self.http.get(f"{self.url}/policy/api/v1{cluster_path(CLUSTER)}/status", timeout=10).json()
+        agents = info.get("agent_info") or {}
+        parts = [f"controller {(info.get('controller_status') or {}).get('status')}",
+                 f"agents healthy/degraded/failed {agents.get('healthy_agent_num')}/"
+                 f"{agents.get('degraded_agent_num')}/{agents.get('failed_agent_num')}",
+                 f"MP {(info.get('mp_adapter_status') or {}).get('status')}",
+                 f"CCP {(info.get('ccp_adapter_status') or {}).get('status')}"]
+        return ", ".join(parts)
+
     def state(self, policy_id: str) -> tuple[str, str]:
         params = {"intent_path": f"/infra/domains/default/security-policies/{policy_id}"}
         status = self.http.get(self.url + "/policy/api/v1/infra/realized-state/status", params=params,
@@ -91,6 +112,23 @@ class NsxAdmin:
                                  params=params, timeout=10).json()
         errors = [m.get("message", "") for e in entities.get("results", []) for m in e.get("alarms", [])]
         return state, "; ".join(e for e in errors if e)
+
+
+def _create_workloads(kube: Any) -> None:
+    """A small shop: a namespace, web and db Pods (Running, with IPs), a web Service."""
+    kube.create(("v1", "Namespace"), {"apiVersion": "v1", "kind": "Namespace",
+                                      "metadata": {"name": "shop", "labels": {"team": "retail"}}})
+    for index, (name, app) in enumerate((("web-1", "web"), ("web-2", "web"), ("db-1", "db"))):
+        kube.create(("v1", "Pod"), {"apiVersion": "v1", "kind": "Pod",
+                                    "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}},
+                                    "spec": {"nodeName": f"node-{index % 3 + 1}",
+                                             "containers": [{"name": "main", "image": f"example/{app}:1"}]}})
+        kube.patch_status(("v1", "Pod"), name, {"status": {"phase": "Running", "podIP": f"10.10.0.{index + 10}",
+                                                           "podIPs": [{"ip": f"10.10.0.{index + 10}"}]}}, "shop")
+    kube.create(("v1", "Service"), {"apiVersion": "v1", "kind": "Service",
+                                    "metadata": {"name": "web", "namespace": "shop"},
+                                    "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}],
+                                             "clusterIP": "10.96.0.80"}})
 
 
 def _group(app: str) -> dict[str, Any]:
@@ -138,22 +176,44 @@ def run(once: bool, workdir: Path) -> int:
         password_file.write_text(nsx.password + "\n")
         password_file.chmod(0o600)
         _say(f"  NSX Manager simulator at {nsx.url}")
-        antrea = AntreaSimulator(kubeconfig, realization_delay=0.5).start()
+        antrea = AntreaSimulator(kubeconfig, realization_delay=0.5, heartbeat_interval=2.0).start()
         stack.append(antrea)
         _say("  Antrea stand-in realizing policies on 3 Nodes")
 
         nsx_client = NsxClient([nsx.url], BasicAuth(nsx.username, nsx.password),
                                tls=TlsSettings(ca_file=str(nsx.ca_file)))
+        kube.create(("v1", "Namespace"), {"apiVersion": "v1", "kind": "Namespace",
+                                          "metadata": {"name": ADAPTER_NAMESPACE}})
+        _create_workloads(kube)
         manager = Manager(cfg.client(), ManagerOptions())
         adapter = setup_ccp(manager, nsx_client, CcpSettings(cluster_name=CLUSTER, nsx_poll_interval=1.0,
                                                              realization_timeout=20.0))
+        # The CCP adapter's liveness Lease, which the MP adapter reports to NSX (the CLI does the same).
+        setup_liveness(manager, LivenessSettings(component="ccp", namespace=ADAPTER_NAMESPACE, renew_interval=1.0,
+                                                 identity=manager.options.leader_election_identity),
+                       {HEALTHY: manager_ready(manager), NSX_CONNECTED: lambda: adapter.intent.healthy})
+        setup_mp(manager, nsx_client, MpSettings(cluster_name=CLUSTER, cluster_id=CLUSTER_ID,
+                                                 namespace=ADAPTER_NAMESPACE, inventory_batch_period=0.5,
+                                                 heartbeat_interval=2.0, secrets=[nsx.password]))
         runner = threading.Thread(target=manager.start, name="ccp-adapter", daemon=True)
         runner.start()
         stack.append(manager)
         _wait("registration with NSX", adapter.registered.is_set)
-        _say(f"  CCP adapter running, cluster registered in NSX as {cluster_path(CLUSTER)}")
-
         admin = NsxAdmin(nsx)
+        _say(f"  CCP and MP adapters running, cluster registered in NSX as {cluster_path(CLUSTER)}")
+
+        _say("\n[NSX] the cluster's inventory, as the MP adapter reported it:")
+        _wait("the inventory in NSX", lambda: len(nsx.state.inventory(CLUSTER_ID, "ContainerApplicationInstance")) == 3)
+        for rtype in ("ContainerProject", "ContainerApplication", "ContainerApplicationInstance",
+                      "ContainerClusterNode"):
+            objects = nsx.state.inventory(CLUSTER_ID, rtype)
+            shown = ", ".join(sorted(str(o.get("display_name")) for o in objects.values()))
+            _say(f"  {rtype:<30} {len(objects):>2}  {shown}")
+        _wait("a health report", lambda: admin.cluster_status() in ("HEALTHY", "DEGRADED", "FAILED"))
+        with contextlib.suppress(SystemExit):  # show what NSX shows; HEALTHY once every part reported
+            _wait("a HEALTHY report", lambda: admin.cluster_status() == "HEALTHY", timeout=8.0)
+        _say(f"  cluster health in NSX: {admin.cluster_status()} ({admin.health_detail()})")
+
         kube_env = {**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(workdir)}
         _say("\n[NSX admin] creates Antrea groups and DFW policies for the cluster ...")
         for app in ("frontend", "web", "db"):
@@ -191,6 +251,14 @@ def run(once: bool, workdir: Path) -> int:
             "Everyone but web", "Application", 30, _rule("not-web", "web", "db", "5432", sources_excluded=True)))
         _wait("the error to reach NSX", lambda: admin.state("not-web")[0] == "ERROR")
         _say(f"  NSX shows not-web: ERROR ({admin.state('not-web')[1] or 'see adapter log'})")
+
+        _say("\n[kubectl] a Pod gets a new label ...")
+        _kubectl(kube_env, "label", "pod", "web-1", "-n", "shop", "tier=frontend")
+        _wait("the label to reach NSX", lambda: any(
+            t == {"scope": "dis:k8s:tier", "tag": "frontend"}
+            for o in nsx.state.inventory(CLUSTER_ID, "ContainerApplicationInstance").values()
+            if o.get("display_name") == "web-1" for t in o.get("tags", [])))
+        _say("  NSX inventory now tags web-1 with dis:k8s:tier=frontend")
 
         _say(textwrap.dedent(f"""
             Where to look:

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_demo_runs_the_ccp_scenario_end_to_end(tmp_path: Path) -> None:
+def test_demo_runs_both_adapters_end_to_end(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "hack.demo", "--once", "--workdir", str(tmp_path)],
                             cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
     out = result.stdout
@@ -21,6 +21,9 @@ def test_demo_runs_the_ccp_scenario_end_to_end(tmp_path: Path) -> None:
     assert "web-tier     SUCCESS" in out and "infra-dns    SUCCESS" in out
     assert "nsx-web-tier now allows port 8443; NSX shows SUCCESS" in out
     assert "not-web: ERROR (sources_excluded" in out
+    assert "ContainerApplicationInstance    3  db-1, web-1, web-2" in out
+    assert "cluster health in NSX: HEALTHY" in out
+    assert "NSX inventory now tags web-1 with dis:k8s:tier=frontend" in out
     assert out.rstrip().splitlines()[-2] == "demo scenario complete"
     log = (tmp_path / "adapter.log").read_text()
     assert "policy sync" in log
