@@ -66,7 +66,7 @@ class Adapter:
         self.manager = Manager(self.kube, ManagerOptions())
         setup_ccp(self.manager, self.nsx, CcpSettings(cluster_name=CLUSTER, nsx_poll_interval=0.2))
         self.traceflow: MpTraceflow = setup_mp_traceflow(self.manager, self.nsx, MpTraceflowSettings(
-            cluster_name=CLUSTER, poll_timeout=1, timeout=2, grace=1.0))
+            cluster_name=CLUSTER, poll_timeout=1, timeout=5, grace=2.0))  # room for a restart under load
         self.thread = threading.Thread(target=self.manager.start, daemon=True)
         self.thread.start()
 
