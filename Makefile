@@ -28,11 +28,22 @@ test: lint typecheck $(STAMP)
 demo: $(STAMP)
 	$(PY) -m hack.demo $(DEMO_ARGS)
 
-bench: $(STAMP)
-	@for b in hack/bench/*.py; do \
-	  case $$b in */__init__.py|*/_*) continue;; esac; \
+# `make bench`: every benchmark of hack/bench, then the scale report (hack/bench/REPORT.md and its
+# plots; REPORT_ARGS e.g. "--quick"). `make bench BENCH_EXISTING=0`: the scale report alone.
+BENCH_STAMP := $(VENV)/.installed-bench
+BENCH_EXISTING ?= 1
+REPORT_ARGS ?=
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	@if [ "$(BENCH_EXISTING)" != 0 ]; then for b in hack/bench/*.py; do \
+	  case $$b in */__init__.py|*/_*|*/report.py) continue;; esac; \
 	  echo "== $$b"; $(PY) $$b || exit 1; \
-	done
+	done; fi
+	@echo "== hack/bench/report.py"; $(PY) hack/bench/report.py $(REPORT_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

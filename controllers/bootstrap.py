@@ -34,8 +34,10 @@ import yaml
 from loguru import logger
 
 from controllers.config import AdapterConfig, ConfigError
+from controllers.dry_run import DryRunKubeClient
 from nsx.auth import Auth, BasicAuth, ClientCertificateAuth
 from nsx.client import NsxClient
+from nsx.dry_run import dry_run_client
 from nsx.errors import AuthenticationError, NsxError
 from nsx.tls import TlsSettings
 from nsx.transport import RetryPolicy
@@ -246,21 +248,25 @@ def connect_kube(cfg: AdapterConfig) -> KubeClient:
     message instead of as retries later."""
     options: dict[str, Any] = {"qps": cfg.kube_api_qps, "burst": cfg.kube_api_burst,
                                "field_manager": "antrea-nsx-adapter"}
+    # --dry-run: a client that sends reads and only logs writes (controllers/dry_run.py).
+    client_type = DryRunKubeClient if cfg.dry_run else KubeClient
     try:
         if cfg.kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST") and SERVICE_ACCOUNT_TOKEN.exists():
-            kube = KubeClient.in_cluster(**options)
+            kube = client_type.in_cluster(**options)
             where = "in-cluster service account"
         else:
             if cfg.kubeconfig is not None and not cfg.kubeconfig.is_file():
                 raise ConfigError(f"kubeconfig: {cfg.kubeconfig} does not exist")
-            kube = KubeClient.from_kubeconfig(cfg.kubeconfig, **options)
+            kube = client_type.from_kubeconfig(cfg.kubeconfig, **options)
             where = str(cfg.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
     except ConfigError:
         raise
     except Exception as err:  # the kubernetes loader raises ConfigException, TypeError, yaml errors...
         raise ConfigError(f"kubeconfig: cannot load {cfg.kubeconfig or 'the default kubeconfig'}: {err}") from None
     previous_retries = kube.max_retries
-    kube.max_retries = 1
+    # A few retries (about 1.4 s at most): an API server answering 429/5xx for a moment is busy,
+    # not misconfigured; one that never answers still fails fast.
+    kube.max_retries = 3
     try:
         kube.get_json("/version")
     except ApiError as err:
@@ -307,11 +313,15 @@ def connect_nsx(cfg: AdapterConfig, boot: Bootstrap, *, check: bool = True) -> N
     where failing later would be a crash loop with a vaguer message."""
     tls = TlsSettings(ca_file=str(cfg.nsx_ca_file) if cfg.nsx_ca_file else None,
                       thumbprint=cfg.nsx_thumbprint, insecure=cfg.nsx_insecure)
-    nsx = NsxClient(boot.nsx_managers, boot.credentials.auth, tls=tls)
+    nsx: NsxClient = NsxClient(boot.nsx_managers, boot.credentials.auth, tls=tls)
+    if cfg.dry_run:  # the adapters' setup would wrap it too; wrapping here covers every caller
+        nsx = dry_run_client(nsx)
     if not check:
         return nsx
+    # Three rounds over the managers: a 503/429 or a reset connection at start is NSX being busy, not
+    # a bad configuration (TLS and credential failures are not retried, so they still fail at once).
     probe = NsxClient(boot.nsx_managers, boot.credentials.auth, tls=tls,
-                      retry=RetryPolicy(max_tries=len(boot.nsx_managers), max_time=30.0), timeout=(5.0, 30.0))
+                      retry=RetryPolicy(max_tries=3 * len(boot.nsx_managers), max_time=30.0), timeout=(5.0, 30.0))
     try:
         probe.registration.get_cluster_control_plane(boot.cluster_name)
     except AuthenticationError as err:

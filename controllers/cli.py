@@ -198,6 +198,9 @@ def _run_adapters(args: argparse.Namespace, *, ccp: bool, mp: bool) -> int:
             reconcile_interval=cfg.reconcile_interval,
             realization_timeout=cfg.realization_timeout,
             max_concurrent_writes=cfg.max_concurrent_reconciles,
+            realization_workers=cfg.realization_workers,
+            realization_batch_period=cfg.realization_batch_period,
+            realization_batch_size=cfg.realization_batch_size,
             dry_run=cfg.dry_run,
         )
         mp_settings = MpSettings(
@@ -208,6 +211,9 @@ def _run_adapters(args: argparse.Namespace, *, ccp: bool, mp: bool) -> int:
             inventory_batch_period=cfg.inventory_batch_period,
             stats_interval=cfg.stats_interval,
             heartbeat_interval=cfg.heartbeat_interval,
+            inventory_workers=cfg.inventory_workers,
+            traceflow_workers=cfg.traceflow_workers,
+            dry_run=cfg.dry_run,
             secrets=_nsx_secrets(boot.credentials.auth),
         )
     except (ConfigError, ValueError) as err:
@@ -217,10 +223,16 @@ def _run_adapters(args: argparse.Namespace, *, ccp: bool, mp: bool) -> int:
     component = "adapter" if ccp and mp else ("ccp" if ccp else "mp")
     logger.info("{} for cluster {} (id {}), NSX {} as {}", component.upper(), boot.cluster_name, boot.cluster_id,
                 ", ".join(boot.nsx_managers), boot.credentials.source)
+    if cfg.dry_run:
+        logger.info("dry run: planning and logging only; no write reaches Kubernetes or NSX"
+                    + (", and no leader election (a Lease is a write)" if cfg.leader_elect else ""))
     manager = Manager(kube, ManagerOptions(
-        leader_election=cfg.leader_elect,
+        leader_election=cfg.leader_elect and not cfg.dry_run,
         leader_election_id=f"antrea-nsx-adapter-{component}" if component != "adapter" else "antrea-nsx-adapter",
         leader_election_namespace=cfg.leader_election_namespace,
+        lease_duration=cfg.leader_elect_lease_duration,
+        renew_deadline=cfg.leader_elect_renew_deadline,
+        retry_period=cfg.leader_elect_retry_period,
         health_probe_bind_address=cfg.health_probe_bind_address,
         metrics_bind_address=cfg.metrics_bind_address,
         graceful_shutdown_timeout=cfg.graceful_shutdown_timeout,
@@ -321,6 +333,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         command.append("--once")
     if args.workdir is not None:
         command += ["--workdir", str(args.workdir)]
+    if args.view != "auto":
+        command += ["--view", args.view]
     try:
         return subprocess.run(command, cwd=root, check=False).returncode
     except KeyboardInterrupt:
@@ -408,11 +422,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="run the end-to-end demo on simulators (source checkout only; same as `make demo`)",
-        description=("Start the emulated API server, the NSX simulator, the Antrea stand-in and the CCP adapter, "
-                     "and play an NSX admin's changes through them. Needs the source checkout (hack/, sim/)."),
+        description=("Start the emulated API server, the NSX simulator, the Antrea stand-in and both adapters, "
+                     "and play an NSX admin's changes through them, in a live terminal view. Needs the source "
+                     "checkout (hack/, sim/)."),
     )
     demo.add_argument("--once", action="store_true", help="run the scenario, then exit")
     demo.add_argument("--workdir", type=Path, default=None, help="where to keep the kubeconfig, logs, NSX files")
+    demo.add_argument("--view", choices=("auto", "live", "plain"), default="auto",
+                      help="live terminal view or plain lines (default: live on a terminal, plain otherwise)")
     demo.set_defaults(func=_cmd_demo)
     return parser
 

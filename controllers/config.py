@@ -168,7 +168,21 @@ class AdapterConfig(BaseModel):
         "MP adapter: period of cluster health heartbeats to NSX (NSX marks a cluster UNKNOWN after "
         "3 missed reports). Default 30s."))
     max_concurrent_reconciles: int = Field(8, ge=1, description=(
-        "writes in flight at once (CCP: while applying a plan). Default 8 (VMware's ReconcilerWorkerCount)."))
+        "CCP adapter: Kubernetes writes in flight at once while applying a plan (the policy controller "
+        "itself has one worker: it reconciles one global key). Default 8 (VMware's ReconcilerWorkerCount)."))
+    realization_workers: int = Field(4, ge=1, description=(
+        "CCP adapter: workers of the realization controller (one NSX policy's realization each). Default 4."))
+    realization_batch_period: Duration = Field(0.5, ge=0, description=(
+        "CCP adapter: how long a realization report may wait for others before one POST carries them "
+        "all to NSX. Default 0.5s (a cold start's burst travels in a few requests)."))
+    realization_batch_size: int = Field(500, ge=1, le=1000, description=(
+        "CCP adapter: most realization reports per POST; a full batch leaves at once. Default 500 "
+        "(the adapter channel accepts up to 1000)."))
+    inventory_workers: int = Field(2, ge=1, description=(
+        "MP adapter: workers of each inventory controller, one controller per reported kind (they only "
+        "read caches; one flusher sends the batches). Default 2."))
+    traceflow_workers: int = Field(4, ge=1, description=(
+        "MP adapter: workers of the Traceflow controller (Antrea runs at most 14 traces at once). Default 4."))
     graceful_shutdown_timeout: Duration = Field(30.0, ge=0, description=(
         "how long SIGTERM waits for in-flight work before abandoning it. Default 30s."))
 
@@ -177,13 +191,22 @@ class AdapterConfig(BaseModel):
         "compete for a Lease so that only one replica writes. Default off; on with replicas > 1."))
     leader_election_namespace: str = Field("", description=(
         "namespace of the Lease. Default: the Pod's own namespace (else $POD_NAMESPACE, else default)."))
+    leader_elect_lease_duration: Duration = Field(15.0, gt=0, description=(
+        "how long a standby waits on a silent leader before taking over. Default 15s (controller-runtime's)."))
+    leader_elect_renew_deadline: Duration = Field(10.0, gt=0, description=(
+        "how long the leader may fail to renew before it stops writing and steps down; must be below "
+        "the lease duration. Default 10s."))
+    leader_elect_retry_period: Duration = Field(2.0, gt=0, description=(
+        "period of the acquire and renew attempts; the renew deadline must exceed 1.2 times it. Default 2s."))
     metrics_bind_address: str = Field("0", description=(
         "address of /metrics, e.g. :8080; 0 disables. Default 0 (the kubebuilder scaffold's)."))
     health_probe_bind_address: str = Field(":8081", description=(
         "address of /healthz and /readyz; 0 disables. Default :8081."))
     log_level: Literal["trace", "debug", "info", "warning", "error"] = Field("info", description="Default info.")
     log_format: Literal["text", "json"] = Field("text", description="Default text.")
-    dry_run: bool = Field(False, description="plan and log, write nothing to Kubernetes. Default off.")
+    dry_run: bool = Field(False, description=(
+        "plan and log, write nothing: no Kubernetes write, no NSX write (registration, inventory, "
+        "realization, statistics, health, Traceflow results), no leader election. Default off."))
 
     @field_validator("nsx_managers")
     @classmethod
@@ -211,6 +234,10 @@ class AdapterConfig(BaseModel):
             raise ValueError("give either nsx-password or nsx-password-file, not both")
         if (self.nsx_client_cert_file is None) != (self.nsx_client_key_file is None):
             raise ValueError("nsx-client-cert-file and nsx-client-key-file go together")
+        if self.leader_elect_lease_duration <= self.leader_elect_renew_deadline:
+            raise ValueError("leader-elect-lease-duration must be greater than leader-elect-renew-deadline")
+        if self.leader_elect_renew_deadline <= 1.2 * self.leader_elect_retry_period:
+            raise ValueError("leader-elect-renew-deadline must be greater than 1.2 * leader-elect-retry-period")
         return self
 
     def password(self) -> SecretStr | None:

@@ -9,9 +9,12 @@ retries) as the rest of the client.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
+from pydantic import Field
+
+from nsx.models.base import NsxModel
 from nsx.models.channel import (
     ArchiveAck,
     CollectionResult,
@@ -35,6 +38,26 @@ _HEARTBEAT_FIELDS = {
     "status", "controller_status", "agent_info", "mp_adapter_status", "ccp_adapter_status",
     "resource_type", "display_name", "description",
 }
+
+
+class RealizationItemResult(NsxModel):
+    """The answer for one item of a realization batch (C9): an HTTP-like ``status`` per item."""
+
+    intent_path: str | None = None
+    op: Literal["report", "withdraw"] = "report"
+    status: int
+    error_code: int | None = None
+    error_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class RealizationBatchAck(NsxModel):
+    results: list[RealizationItemResult] = Field(default_factory=list)
+    accepted: int = 0
+    failed: int = 0
 
 
 class AdapterChannel:
@@ -62,6 +85,28 @@ class AdapterChannel:
             total.accepted += ack.accepted
             total.ignored.extend(ack.ignored)
         return total
+
+    def report_realization_batch(
+        self, reports: Sequence[RealizationReport], withdrawals: Sequence[str] = ()
+    ) -> RealizationBatchAck:
+        """Send reports and withdrawals in one POST (C9), answered item by item.
+
+        Not chunked: a caller that retries failed items needs one answer per request, so more
+        than ``MAX_REPORTS_PER_REQUEST`` items is a ``ValueError``. A server that answers the
+        C2 way (``accepted``/``ignored``, no ``results``; e.g. the dry-run transport) is read as:
+        every item succeeded except the ignored reports (404)."""
+        if len(reports) + len(withdrawals) > MAX_REPORTS_PER_REQUEST:
+            raise ValueError(f"at most {MAX_REPORTS_PER_REQUEST} reports and withdrawals per request")
+        body = {"reports": [r.to_wire() for r in reports], "withdrawals": list(withdrawals)}
+        answer = self._t.request("POST", self._base + "/realization/batch", json=body) or {}
+        if "results" in answer:
+            return RealizationBatchAck.model_validate(answer)
+        ignored = set(answer.get("ignored") or [])
+        results = [RealizationItemResult(intent_path=r.intent_path, op="report",
+                                         status=404 if r.intent_path in ignored else 200) for r in reports]
+        results += [RealizationItemResult(intent_path=p, op="withdraw", status=200) for p in withdrawals]
+        accepted = sum(1 for r in results if r.ok)
+        return RealizationBatchAck(results=results, accepted=accepted, failed=len(results) - accepted)
 
     def realization_reports(self) -> list[StoredRealization]:
         """What NSX holds for this cluster (compare after a restart before re-sending)."""

@@ -211,11 +211,23 @@ def record_reconcile_panic(controller: str) -> None:
     RECONCILE_PANICS.labels(controller).inc()
 
 
+_REST_SERIES: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+"""(host, method, code) → its request counter and latency histogram children: ``labels()`` takes
+a lock and rebuilds the label tuple on every call, a measurable share of a write's client CPU.
+The set of keys is small (a few verbs × a few codes per host); children are never removed."""
+
+
 def observe_rest_request(host: str, method: str, code: str, seconds: float) -> None:
     """One API request; ``code`` is the HTTP status as a string, or ``"<error>"`` when no response
     arrived (client-go's label for transport errors)."""
-    REST_REQUESTS.labels(code, method, host).inc()
-    REST_REQUEST_DURATION.labels(method, host).observe(seconds)
+    series = _REST_SERIES.get((host, method, code))
+    if series is None:
+        series = _REST_SERIES.setdefault(
+            (host, method, code),
+            (REST_REQUESTS.labels(code, method, host), REST_REQUEST_DURATION.labels(method, host)),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def observe_rest_retry(host: str, verb: str, code: str) -> None:

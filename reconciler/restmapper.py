@@ -114,6 +114,11 @@ class RESTMapper:
                     table.pop(api_version, None)
 
     def _lookup(self, table: dict[str, dict[str, Resource]], api_version: str, name: str) -> Resource | None:
+        # Hit path without the lock (every write resolves its kind): the per-version tables are
+        # replaced whole, never edited in place, and a dict read is atomic, so a hit is consistent.
+        hit = table.get(api_version, {}).get(name)
+        if hit is not None:
+            return hit
         with self._lock:
             cached = table.get(api_version, {}).get(name)
             fresh = time.monotonic() - self._fetched_at.get(api_version, -1e9) < MISS_REFRESH_INTERVAL

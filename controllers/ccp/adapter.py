@@ -10,6 +10,7 @@ NSX) runs once per leadership, before anything is reported.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,9 +22,11 @@ from controllers.ccp.intent import NsxIntent
 from controllers.ccp.outcomes import Outcomes
 from controllers.ccp.policy_controller import GLOBAL, PolicyReconciler
 from controllers.ccp.realization import RealizationReconciler
+from controllers.ccp.realization_queue import BatchOptions
 from controllers.ccp.settings import CcpSettings
 from controllers.ccp.translate import cluster_path
 from nsx.client import NsxClient
+from nsx.dry_run import dry_run_client
 from nsx.models.clusters import ClusterControlPlane
 from reconciler.controller import Controller, ControllerOptions
 from reconciler.handler import EnqueueRequestsFromMapFunc
@@ -61,6 +64,8 @@ def _policy_path(obj: Any) -> list[Request]:
 
 def setup_ccp(manager: Manager, nsx: NsxClient, settings: CcpSettings) -> CcpAdapter:
     """Register the CCP controllers and runnables on ``manager`` (before or after it started)."""
+    if settings.dry_run:  # every NSX write (registration, realization reports) is logged, not sent
+        nsx = dry_run_client(nsx)
     api_version = names.ANTREA_API_VERSION
     informers = {
         "ClusterNetworkPolicy": manager.informer((api_version, "ClusterNetworkPolicy"), label_selector=MANAGED),
@@ -97,9 +102,11 @@ def setup_ccp(manager: Manager, nsx: NsxClient, settings: CcpSettings) -> CcpAda
         get_acnp=acnps.store.get,
         channel=nsx.channel(settings.cluster_name),
         settings=settings,
+        batching=BatchOptions(window=settings.realization_batch_period,
+                              max_reports=settings.realization_batch_size),
     )
     realization_controller = Controller("ccp-realization", realization,
-                                        ControllerOptions(max_concurrent_reconciles=4))
+                                        ControllerOptions(max_concurrent_reconciles=settings.realization_workers))
     realization_controller.watches(Kind(acnps), EnqueueRequestsFromMapFunc(_policy_path))
     realization_controller.watches(
         realization_events,
@@ -127,6 +134,7 @@ def setup_ccp(manager: Manager, nsx: NsxClient, settings: CcpSettings) -> CcpAda
         """Fetch intent every poll interval; wake the policy controller on change or recovery."""
         down = False
         while not stop.is_set():
+            started = time.monotonic()  # a fixed period: a slow read must not stretch the interval
             try:
                 update = intent.fetch()
                 if update.changed or down:
@@ -138,12 +146,15 @@ def setup_ccp(manager: Manager, nsx: NsxClient, settings: CcpSettings) -> CcpAda
                 if not down:
                     logger.warning("reading NSX intent failed: {}; keeping the last applied state", err)
                 down = True
-            stop.wait(settings.nsx_poll_interval)
+            stop.wait(max(0.0, settings.nsx_poll_interval - (time.monotonic() - started)))
 
     manager.add_runnable(register)
     manager.add_runnable(poll_nsx)
+    policy.prefetch_revisions()  # the start-up digest check's NSX search, also during those lists
+    intent.prefetch()  # overlaps the informers' initial lists (runnables start after them)
     manager.add(policy_controller)
     manager.add(realization_controller)
+    manager.add_runnable(realization.reporter.runnable(fence=manager.may_write))  # batched reports to NSX
     manager.add_readyz_check("nsx-intent", lambda: _check(intent.healthy, "NSX intent not readable"))
     return adapter
 

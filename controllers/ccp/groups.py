@@ -114,37 +114,67 @@ MAX_REFERENCE_DEPTH = 50
 Resolver = Callable[[str], dict[str, Any] | None]
 
 
+class _StackDependent(Invalid):
+    """A reference cycle or a too-deep chain: its message names the chain from where the walk
+    started, so it is only valid for the walk that found it (see :class:`GroupTranslator`)."""
+
+
 class GroupTranslator:
-    """Translates groups on demand, memoised, with cycle detection across path references."""
+    """Translates groups on demand, memoised, with cycle detection across path references.
+
+    The result for a group never depends on which groups were asked for before it, so a policy
+    translated alone (by the translation cache) reads exactly what a full translation reads: results
+    that depend on the walk (cycle and depth errors, which name the chain from where the walk
+    started) are memoised only until the outermost :meth:`criteria` call returns.
+    """
 
     def __init__(self, resolve: Resolver) -> None:
         self._resolve = resolve
         self._done: dict[str, GroupCriteria | Invalid] = {}
+        self._walk: dict[str, GroupCriteria | Invalid] = {}  # walk-dependent, for this walk only
+        self._reads: dict[str, frozenset[str]] = {}
         self._stack: list[str] = []
+        self._reading: list[set[str]] = []
+
+    def reads(self, path: str) -> frozenset[str]:
+        """Group paths whose objects the last translation of ``path`` looked at (itself included)."""
+        return self._reads.get(path, frozenset((path,)))
 
     def criteria(self, path: str) -> GroupCriteria:
         """Raise :class:`Invalid` when the group (or one it references) cannot be translated."""
-        cached = self._done.get(path)
-        if isinstance(cached, Invalid):
-            raise cached
+        cached = self._done.get(path) or self._walk.get(path)
         if cached is not None:
+            self._note(self._reads.get(path, frozenset((path,))))
+            if isinstance(cached, Invalid):
+                raise cached
             return cached
+        self._note(frozenset((path,)))
         if len(self._stack) >= MAX_REFERENCE_DEPTH:
-            raise Invalid(f"group {self._stack[0]}: group references nest deeper than {MAX_REFERENCE_DEPTH}")
+            raise _StackDependent(f"group {self._stack[0]}: group references nest deeper than {MAX_REFERENCE_DEPTH}")
         if path in self._stack:
             cycle = " -> ".join([*self._stack[self._stack.index(path):], path])
-            raise Invalid(f"group reference cycle: {cycle}")
+            raise _StackDependent(f"group reference cycle: {cycle}")
         self._stack.append(path)
+        self._reading.append({path})
         try:
             result: GroupCriteria | Invalid = self._translate(path)
         except Invalid as err:
             result = err
         finally:
             self._stack.pop()
-        self._done[path] = result
+            reads = frozenset(self._reading.pop())
+            self._reads[path] = reads
+            self._note(reads)
+        (self._walk if isinstance(result, _StackDependent) else self._done)[path] = result
+        if not self._stack:
+            self._walk.clear()
         if isinstance(result, Invalid):
             raise result
         return result
+
+    def _note(self, paths: frozenset[str]) -> None:
+        if self._reading:
+            self._reading[-1] |= paths
 
     def _translate(self, path: str) -> GroupCriteria:
         group = self._resolve(path)

@@ -1,41 +1,65 @@
-"""Reading NSX intent for one cluster, and noticing when it changed.
+"""Reading NSX intent for one cluster, and noticing cheaply when it changed.
 
-NSX offers no cheap "what changed since" for policies, so change detection compares the
-``(path, _revision)`` of every listed object with the previous poll (mapping.md §1). Objects are
-kept as the raw JSON NSX sent: a malformed policy must reach the translator (which reports it as a
-realization error) instead of failing the whole listing in model validation.
+NSX offers no "what changed since", so change detection compares ``_revision``s (mapping.md §1).
+Listing every policy with its rules embedded costs about a second at 1,000 policies × 10 rules,
+too much to repeat every poll interval; so a poll asks NSX's search API for the ``path``,
+``unique_id`` and ``_revision`` of every policy, rule, group, service and service entry (a few
+hundred kilobytes), and reads in full only the policies, groups and services whose own revision or
+one of whose rules' or entries' revisions changed (a rule written on its own path does not change
+its policy's ``_revision``). The full lists are read at start, after :meth:`NsxIntent.invalidate`,
+when many objects changed at once, every ``full_interval`` (the search index is only eventually
+consistent), and always when NSX refuses the search query.
+
+Unchanged objects stay the same dicts from one snapshot to the next, which lets the translation
+cache (:mod:`controllers.ccp.translation_cache`) skip them by identity. Objects are kept as the raw
+JSON NSX sent: a malformed policy must reach the translator (which reports it as a realization
+error) instead of failing the whole listing in model validation.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 from loguru import logger
 
-from controllers.ccp.snapshot import NsxSnapshot
+from controllers.ccp.snapshot import DEFAULT_DOMAIN, NsxSnapshot, object_path
+from nsx.errors import BadRequest, NotFound
 from nsx.paging import iter_results
-from nsx.policy_api import domain_path
+from nsx.policy_api import POLICY, PolicyApi, domain_path
+from nsx.predefined_services import predefined_services
 from nsx.transport import Transport
 
-Fingerprint = frozenset[tuple[str, object]]
+SERVICE_ENTRY_TYPES = ("L4PortSetServiceEntry", "ICMPTypeServiceEntry", "IGMPTypeServiceEntry",
+                       "IPProtocolServiceEntry", "ALGTypeServiceEntry", "EtherTypeServiceEntry",
+                       "NestedServiceServiceEntry")
+SEARCH_QUERY = "resource_type:(" + " OR ".join(("SecurityPolicy", "Rule", "Group", "Service",
+                                                 *SERVICE_ENTRY_TYPES)) + ")"
+LIGHT_FIELDS = ("path", "resource_type", "unique_id", "_revision")
+# Above this many changed objects one full listing (about a second at 1,000 policies x 10 rules) is
+# cheaper than one GET per object.
+MAX_SINGLE_READS = 40
+
+Kind = str  # "policies" | "groups" | "services"
+_EMBEDDED = {"policies": ("rules", "rules"), "services": ("service_entries", "service-entries")}
 
 
-def fingerprint(snapshot: NsxSnapshot) -> Fingerprint:
-    """Identity of a snapshot: every object's path and ``_revision`` (rules change their policy's)."""
-    items: list[tuple[str, object]] = []
-    for objects in (snapshot.policies, snapshot.groups, snapshot.services):
-        for path, obj in objects.items():
-            revision = obj.get("_revision") if isinstance(obj, dict) else None
-            items.append((path, revision if isinstance(revision, int) else repr(obj)[:64]))
-            if isinstance(obj, dict) and isinstance(obj.get("rules"), list):
-                for rule in obj["rules"]:
-                    if isinstance(rule, dict):
-                        items.append((f"{path}/rules/{rule.get('id')}", rule.get("_revision")))
-    for path, clusters in snapshot.spans.items():
-        items.append((f"{path}#span", tuple(sorted(clusters))))
-    return frozenset(items)
+def state(obj: Any, kind: Kind) -> Hashable:
+    """What tells that an object changed: its ``unique_id`` and ``_revision`` and those of its
+    embedded rules or service entries (the search API reports the same figures per path)."""
+    if not isinstance(obj, dict):
+        return ("malformed", repr(obj)[:200])
+    children: frozenset[tuple[Any, Any, Any]] = frozenset()
+    field = _EMBEDDED.get(kind)
+    if field is not None:
+        items = obj.get(field[0])
+        if isinstance(items, list):
+            children = frozenset((c.get("id"), c.get("unique_id"), c.get("_revision"))
+                                 for c in items if isinstance(c, dict))
+    return obj.get("unique_id"), obj.get("_revision"), children
 
 
 @dataclass(frozen=True)
@@ -47,22 +71,65 @@ class IntentUpdate:
 class NsxIntent:
     """The latest NSX snapshot, fetched on demand and shared by the CCP controllers."""
 
-    def __init__(self, transport: Transport, *, domain: str = "default", page_size: int | None = None) -> None:
+    def __init__(self, transport: Transport, *, domain: str = "default", page_size: int | None = None,
+                 full_interval: float = 600.0) -> None:
         self._transport = transport
+        self._api = PolicyApi(transport)
         self._domain = domain
         self._page_size = page_size
+        self._full_interval = full_interval
         self._lock = threading.Lock()
         self._fetching = threading.Lock()  # one fetch at a time: the poller and a first reconcile
         self._snapshot: NsxSnapshot | None = None
-        self._fingerprint: Fingerprint | None = None
+        self._objects: dict[Kind, dict[str, Any]] = {"policies": {}, "groups": {}, "services": {}}
+        self._states: dict[Kind, dict[str, Hashable]] = {"policies": {}, "groups": {}, "services": {}}
+        self._predefined = predefined_services()
+        self._load_errors: list[tuple[str, str]] = []
+        self._full_next = True
+        self._last_full = 0.0
+        self._search = True  # False once NSX refused the search query: poll with full lists
+        self._unannounced = False  # a prefetch read changes that no fetch() reported yet
+        self._dirty = False  # objects changed that no snapshot holds yet (a poll failed half-way)
         self.healthy = False
         """False after a failed fetch, until the next one succeeds (feeds readiness and health)."""
         self.on_change: list[Callable[[NsxSnapshot], None]] = []
+        self.full_fetches = 0
+        self.light_polls = 0
+        self.single_reads = 0
 
     def fetch(self) -> IntentUpdate:
-        """List policies, groups and services; raise on NSX errors (the caller retries)."""
+        """Bring the snapshot up to date; raise on NSX errors (the caller retries)."""
+        return self._fetch_and_tell(prefetch=False)
+
+    def _fetch_and_tell(self, *, prefetch: bool) -> IntentUpdate:
         with self._fetching:
-            return self._fetch()
+            try:
+                update = self._fetch()
+            except Exception:
+                self.healthy = False
+                raise
+            if self._unannounced and not prefetch:  # the poller's first fetch always wakes the controller
+                update = IntentUpdate(update.snapshot, True)
+            self._unannounced = prefetch
+        if update.changed:
+            for callback in list(self.on_change):
+                callback(update.snapshot)
+        return update
+
+    def prefetch(self) -> threading.Thread:
+        """Read NSX once in the background now: the manager starts the poller only once the
+        informer caches are synced, and at start-up the first read (and the translation it
+        triggers through :attr:`on_change`) can overlap that instead of following it."""
+
+        def read() -> None:
+            try:
+                self._fetch_and_tell(prefetch=True)
+            except Exception as err:  # the poller and the first reconcile read (and report) again
+                logger.info("reading NSX intent ahead of start-up failed: {}", err)
+
+        thread = threading.Thread(target=read, name="nsx-intent-prefetch", daemon=True)
+        thread.start()
+        return thread
 
     def ensure(self) -> NsxSnapshot:
         """The current snapshot, fetching one only if none was ever fetched (so the first poll and
@@ -75,36 +142,148 @@ class NsxIntent:
             current = self.current()
             if current is not None:
                 return current
-            return self._fetch().snapshot
+            try:
+                return self._fetch().snapshot
+            except Exception:
+                self.healthy = False
+                raise
 
-    def _fetch(self) -> IntentUpdate:
-        base = domain_path(self._domain)
-        try:
-            policies = list(iter_results(self._transport, f"{base}/security-policies", page_size=self._page_size))
-            groups = list(iter_results(self._transport, f"{base}/groups", page_size=self._page_size))
-            services = list(iter_results(self._transport, "/policy/api/v1/infra/services",
-                                         page_size=self._page_size))
-        except Exception:
-            self.healthy = False
-            raise
-        snapshot = NsxSnapshot.from_lists(policies, groups, services)
-        current_print = fingerprint(snapshot)
-        with self._lock:
-            changed = current_print != self._fingerprint
-            self._snapshot, self._fingerprint = snapshot, current_print
-            was_healthy, self.healthy = self.healthy, True
-        if not was_healthy:
-            logger.info("NSX intent readable again ({} policies, {} groups)", len(policies), len(groups))
-        if changed:
-            for callback in list(self.on_change):
-                callback(snapshot)
-        return IntentUpdate(snapshot, changed)
+    def revisions(self) -> dict[Kind, dict[str, Hashable]]:
+        """The :func:`state` of every policy, group and service of the domain from one paged search
+        (no full read, no snapshot change): what the policy controller's start-up check compares
+        with the source digests stamped on the cluster's objects."""
+        return self._revisions()
+
+    @property
+    def predefined(self) -> dict[str, Any]:
+        """The predefined services (not in NSX's search index), by path."""
+        return self._predefined
 
     def current(self) -> NsxSnapshot | None:
         with self._lock:
             return self._snapshot
 
     def invalidate(self) -> None:
-        """Forget the fingerprint so the next fetch counts as a change (after a reconnect)."""
+        """Make the next fetch read everything and count as a change (after a reconnect)."""
         with self._lock:
-            self._fingerprint = None
+            self._full_next = True
+            self._states = {kind: {} for kind in self._states}
+
+    # -- fetching ------------------------------------------------------------------------------
+    def _fetch(self) -> IntentUpdate:
+        if (self._full_next or not self._search or self._snapshot is None
+                or time.monotonic() - self._last_full >= self._full_interval):
+            return self._read_all()
+        try:
+            current = self._revisions()
+        except (BadRequest, NotFound) as err:
+            logger.info("NSX refused the search query ({}); polling with full lists from now on", err)
+            self._search = False
+            return self._read_all()
+        changed = {kind: [p for p, s in states.items() if self._states[kind].get(p) != s]
+                   for kind, states in current.items()}
+        gone = {kind: [p for p in self._states[kind] if p not in current[kind]] for kind in current}
+        count = sum(map(len, changed.values())) + sum(map(len, gone.values()))
+        self.light_polls += 1
+        if count == 0:
+            return self._done(changed=self._dirty)
+        if count > MAX_SINGLE_READS:
+            return self._read_all()
+        self._dirty = True  # objects change below: a failure half-way must still reach a snapshot
+        for kind, paths in gone.items():
+            for path in paths:
+                self._forget(kind, path)
+        for kind, paths in changed.items():
+            for path in paths:
+                self._read_one(kind, path)
+        return self._done(changed=True)
+
+    def _revisions(self) -> dict[Kind, dict[str, Hashable]]:
+        """The state of every object of the domain, from one paged search."""
+        policy_prefix = f"/infra/domains/{self._domain}"
+        prefixes = {"policies": policy_prefix + "/security-policies/", "groups": policy_prefix + "/groups/",
+                    "services": "/infra/services/"}
+        heads: dict[Kind, dict[str, tuple[Any, Any]]] = {kind: {} for kind in prefixes}
+        children: dict[str, set[tuple[Any, Any, Any]]] = {}
+        for item in self._api.search(SEARCH_QUERY, included_fields=LIGHT_FIELDS, page_size=self._page_size):
+            path, rtype = item.get("path"), item.get("resource_type")
+            if not isinstance(path, str):
+                continue
+            figures = (item.get("unique_id"), item.get("_revision"))
+            kind = {"SecurityPolicy": "policies", "Group": "groups", "Service": "services"}.get(str(rtype))
+            if kind is not None:
+                if path.startswith(prefixes[kind]) and "/" not in path[len(prefixes[kind]):]:
+                    heads[kind][path] = figures
+                continue
+            parent, _, child_id = path.rpartition("/")
+            parent, _, collection = parent.rpartition("/")
+            if collection in ("rules", "service-entries"):
+                children.setdefault(parent, set()).add((child_id, *figures))
+        return {kind: {path: (*figures, frozenset(children.get(path, ()))) for path, figures in objs.items()}
+                for kind, objs in heads.items()}
+
+    def _read_all(self) -> IntentUpdate:
+        base = domain_path(self._domain)
+        lists = {
+            "policies": list(iter_results(self._transport, f"{base}/security-policies", page_size=self._page_size)),
+            "groups": list(iter_results(self._transport, f"{base}/groups", page_size=self._page_size)),
+            "services": list(iter_results(self._transport, f"{POLICY}/infra/services", page_size=self._page_size)),
+        }
+        self.full_fetches += 1
+        load_errors: list[tuple[str, str]] = []
+        objects: dict[Kind, dict[str, Any]] = {}
+        states: dict[Kind, dict[str, Hashable]] = {}
+        changed = self._full_next
+        for kind, parent, collection, where in (("services", "/infra", "services", "services"),
+                                                ("groups", DEFAULT_DOMAIN, "groups", "groups"),
+                                                ("policies", DEFAULT_DOMAIN, "security-policies",
+                                                 "security_policies")):
+            objects[kind], states[kind] = {}, {}
+            for index, listed in enumerate(lists[kind]):
+                path = object_path(listed, parent, collection)
+                if path is None:
+                    load_errors.append((f"{where}[{index}]", "not an NSX object with an id or path"))
+                    continue
+                now = state(listed, kind)
+                obj = listed
+                if self._states[kind].get(path) == now and path in self._objects[kind]:
+                    obj = self._objects[kind][path]  # unchanged: keep the very same dict
+                else:
+                    changed = True
+                objects[kind][path], states[kind][path] = obj, now
+            changed = changed or objects[kind].keys() != self._objects[kind].keys()
+        changed = changed or load_errors != self._load_errors or self._dirty
+        self._objects, self._states, self._load_errors = objects, states, load_errors
+        self._full_next = False
+        self._last_full = time.monotonic()
+        return self._done(changed=changed or self._snapshot is None)
+
+    def _read_one(self, kind: Kind, path: str) -> None:
+        self.single_reads += 1
+        try:
+            obj = self._transport.request("GET", POLICY + path)
+        except NotFound:
+            self._forget(kind, path)
+            return
+        self._objects[kind][path] = obj
+        self._states[kind][path] = state(obj, kind)
+
+    def _forget(self, kind: Kind, path: str) -> None:
+        self._objects[kind].pop(path, None)
+        self._states[kind].pop(path, None)
+
+    def _done(self, *, changed: bool) -> IntentUpdate:
+        snapshot = self._snapshot
+        self._dirty = False
+        if changed or snapshot is None:
+            snapshot = NsxSnapshot.from_objects(
+                self._objects["policies"], self._objects["groups"],
+                {**self._predefined, **self._objects["services"]}, load_errors=self._load_errors)
+        with self._lock:
+            self._snapshot = snapshot
+            was_healthy, self.healthy = self.healthy, True
+        if not was_healthy:
+            logger.info("NSX intent readable again ({} policies, {} groups)", len(snapshot.policies),
+                        len(snapshot.groups))
+        return IntentUpdate(snapshot, changed)
+

@@ -16,6 +16,10 @@ DISPLAY_NAME_ANNOTATION = "antrea-nsx-adapter.io/display-name"
 NSX_REVISION_ANNOTATION = "antrea-nsx-adapter.io/nsx-revision"
 PARENT_ANNOTATION = "antrea-nsx-adapter.io/parent"
 INTERSECTION_ANNOTATION = "antrea-nsx-adapter.io/intersection-of"
+# What an object was translated from (controllers.ccp.source_digest): stamped by the policy
+# controller, not by translate, so the translate CLI output is unchanged.
+SOURCE_INPUTS_ANNOTATION = "antrea-nsx-adapter.io/source-inputs"
+SOURCE_DIGEST_ANNOTATION = "antrea-nsx-adapter.io/source-digest"
 
 ANTREA_API_VERSION = "crd.antrea.io/v1beta1"
 NAME_PREFIX = "nsx-"

@@ -7,21 +7,31 @@ ClusterGroups and ClusterNetworkPolicies, and applies the minimal writes in depe
 (a kubectl edit or delete of a managed object) wakes it through the informers and is reverted; a
 resync with nothing changed writes nothing. Objects without the managed-by label are invisible to
 the plan, so they can never be modified or deleted; a name clash with one is reported to NSX.
+
+Every object written carries its source digest (:mod:`controllers.ccp.source_digest`). The first
+run checks those against one NSX revision search before anything else: when all match, the cluster
+is declared in sync at once (no write is possible: the translation would be the same), and the run
+goes on with the full translation and compare, which reverts spec drift made while the adapter was
+down (a kubectl edit leaves the digest annotations as they were).
 """
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from loguru import logger
 
-from controllers.ccp import names
+from controllers.ccp import names, source_digest
 from controllers.ccp.intent import NsxIntent
 from controllers.ccp.outcomes import Outcomes, PolicyOutcome
 from controllers.ccp.settings import CcpSettings
-from controllers.ccp.translate import Translation, translate
+from controllers.ccp.snapshot import NsxSnapshot
+from controllers.ccp.translate import PolicyResult, Translation, tiers
+from controllers.ccp.translation_cache import TranslationCache
 from reconciler.client import KubeClient
 from reconciler.errors import AlreadyExists, ApiError, Invalid
 from reconciler.planner import Outcome, Plan, apply, owned_fields, plan
@@ -114,28 +124,57 @@ class PolicyReconciler:
         # Our own writes, until the informer cache shows them: without this overlay a reconcile
         # triggered by the first events of a large apply sees half-stale caches and re-creates.
         self._recent: dict[Key, tuple[dict[str, Any] | None, float]] = {}
+        self._translations = TranslationCache(settings.cluster_name, tier_priority_base=settings.tier_priority_base)
+        # (desired, observed) pairs found equal, by key: while both are the very same objects (the
+        # translation cache and the informer cache keep unchanged objects), the next plan need
+        # not compare them again — a resync of thousands of unchanged objects costs nothing.
+        self._in_sync: dict[Key, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+        # Translate each new snapshot as soon as the poller has it: at start-up that overlaps the
+        # informers' initial lists, and the reconcile it wakes finds the translation done.
+        self._translating = threading.Lock()
+        intent.on_change.append(self._prepare)
+        self._settings_text = source_digest.settings_text(settings.cluster_name, settings.tier_priority_base)
+        # Stamped copies of translated objects, by key: (the translated object, its inputs, its
+        # digest, the stamped copy), reused while all are the same so identity checks keep working.
+        self._stamped: dict[Key, tuple[Mapping[str, Any], source_digest.Inputs, str, dict[str, Any]]] = {}
+        self._start_checked = False
+        self._start_answered = threading.Event()
+        self._revisions: tuple[threading.Thread, list[Any]] | None = None
+        self.start_verdict: source_digest.Verdict | None = None
+        """The start-up digest check's answer (None until the first run made it)."""
+        self.full_runs_at_start_verdict: int | None = None
+        """How many full translations had run when the start-up check answered."""
 
     def reconcile(self, request: Request) -> Result:
+        if not self._start_checked:
+            self._start_checked = True
+            self._check_at_start()
+        started = time.perf_counter()
         snapshot = self._intent.ensure()
-        translation = translate(snapshot, self._settings.cluster_name,
-                                tier_priority_base=self._settings.tier_priority_base)
+        fetched = time.perf_counter()
+        with self._translating:
+            translation = self._translations.translate(snapshot)
+            per_policy = self._translations.results()  # what each policy read, for the digests
+        translated = time.perf_counter()
         errors: dict[str, list[str]] = {
             path: list(translation.errors.get(path, [])) for path in translation.policy_names
         }
-        observed_tiers = [dict(t) for t in self._caches["Tier"]()]
+        observed_tiers = list(self._caches["Tier"]())
         self._tier_clashes(translation, observed_tiers, errors)
-        desired: dict[Key, dict[str, Any]] = {object_key(o): o for o in translation.objects()}
-        observed: dict[Key, dict[str, Any]] = {}
+        desired: dict[Key, dict[str, Any]] = self._stamp(translation, snapshot, per_policy)
+        # Cached objects are shared with the informers: read, never modified.
+        observed: dict[Key, Any] = {}
         for tier in observed_tiers:
             if is_managed(tier):
                 observed[object_key(tier)] = tier
         for kind in ("ClusterGroup", "ClusterNetworkPolicy"):
             for obj in self._caches[kind]():
                 if is_managed(obj):
-                    observed[object_key(obj)] = dict(obj)
+                    observed[object_key(obj)] = obj
         self._overlay_recent_writes(observed)
         self._hold(translation, desired, observed)
-        the_plan = plan(desired, observed, compare=compare)
+        the_plan = plan(desired, observed, compare=self._compare)
+        self._remember_in_sync(desired, observed, the_plan)
         for update in the_plan.update:
             # NSX is the source of truth for spec: no resourceVersion precondition, or every status
             # write by Antrea between our read and our patch would make the revert fail with 409.
@@ -145,6 +184,7 @@ class PolicyReconciler:
                 if not meta:
                     del update.patch["metadata"]
         self.last_plan = the_plan
+        planned = time.perf_counter()
         results = apply(the_plan, self._writer, concurrency=self._settings.max_concurrent_writes, rank=rank,
                         dry_run=self._settings.dry_run)
         self._remember(results, the_plan)
@@ -159,12 +199,150 @@ class PolicyReconciler:
         })
         if changed and self._on_outcomes is not None:
             self._on_outcomes(changed)
+        logger.debug("policy run: NSX intent {:.3f} s, translation ({} of {} policies) {:.3f} s, plan {:.3f} s, "
+                     "writes and reports {:.3f} s", fetched - started, self._translations.last_translated,
+                     len(translation.policy_names), translated - fetched, planned - translated,
+                     time.perf_counter() - planned)
         transient = [f for f in failures if not isinstance(f.error, (AlreadyExists, Invalid))]
         if transient:
             raise WriteFailed(f"{len(transient)} of {len(results)} writes failed: {transient[0].error}")
         # A name clash or a rejected object stays so until NSX or the cluster changes, which
         # wakes this controller anyway: retrying sooner would only repeat the error.
         return Result(requeue_after=self._settings.reconcile_interval)
+
+    def _prepare(self, snapshot: NsxSnapshot) -> None:
+        # At start-up the digest check comes first: translating now would only slow it down (one
+        # interpreter lock). The first run translates after the check. Never wait here: the
+        # poller calls this before it wakes the controller, whose first run answers the check.
+        if not self._start_answered.is_set():
+            return
+        try:
+            with self._translating:
+                self._translations.translate(snapshot)
+        except Exception as err:  # the reconcile translates again and reports; never break the poller
+            logger.warning("translating the new NSX intent failed: {}", err)
+
+    # -- source digests ------------------------------------------------------------------------
+    def _stamp(self, translation: Translation, snapshot: NsxSnapshot,
+               results: Mapping[str, PolicyResult]) -> dict[Key, dict[str, Any]]:
+        """The translated objects keyed, each stamped with its source inputs and digest."""
+        acnp_inputs: dict[str, source_digest.Inputs] = {}
+        group_reads: dict[str, frozenset[str]] = {}
+        for path, result in results.items():
+            if result.acnp is None:
+                continue
+            acnp_inputs[result.name] = source_digest.Inputs(frozenset((path,)), result.group_reads,
+                                                            result.service_reads)
+            for group in result.groups:
+                name = group["metadata"]["name"]
+                # Every policy producing a group read all that group's inputs: the intersection
+                # over them is the tightest superset known without walking the group again.
+                known = group_reads.get(name)
+                group_reads[name] = result.group_reads if known is None else known & result.group_reads
+        lookup = source_digest.snapshot_lookup(snapshot.policies, snapshot.groups, snapshot.services)
+        mapped = {a["metadata"]["annotations"][names.NSX_PATH_ANNOTATION] for a in translation.policies.values()}
+        unmapped = [p for p in snapshot.policies if p not in mapped]
+        anchor = min(tiers(self._settings.tier_priority_base))
+        stamped: dict[Key, tuple[Mapping[str, Any], source_digest.Inputs, str, dict[str, Any]]] = {}
+        desired: dict[Key, dict[str, Any]] = {}
+        for obj in translation.objects():
+            key = object_key(obj)
+            if key[0] == "ClusterNetworkPolicy":
+                inputs = acnp_inputs.get(key[1], source_digest.Inputs())
+            elif key[0] == "ClusterGroup":
+                inputs = source_digest.Inputs(groups=group_reads.get(key[1], frozenset()))
+            else:
+                inputs = source_digest.Inputs(unmapped=key[1] == anchor)
+            known_stamp = self._stamped.get(key)
+            if (known_stamp is not None and known_stamp[0] is obj and known_stamp[1] == inputs
+                    and not inputs.unmapped):
+                # The translation cache returns the very same object only while every input of the
+                # policy that produced it has the same unique_id and _revision: same digest.
+                stamped[key] = known_stamp
+                desired[key] = known_stamp[3]
+                continue
+            value = source_digest.digest(self._settings_text, inputs, lookup, unmapped)
+            if (known_stamp is not None and known_stamp[0] is obj and known_stamp[1] == inputs
+                    and known_stamp[2] == value):
+                stamped[key] = known_stamp
+            else:
+                stamped[key] = (obj, inputs, value, source_digest.stamp(obj, inputs, value))
+            desired[key] = stamped[key][3]
+        self._stamped = stamped
+        return desired
+
+    def prefetch_revisions(self) -> None:
+        """Start the start-up check's NSX revision search now, in the background, so that it
+        overlaps the informers' initial lists instead of following them."""
+
+        def search(into: list[Any]) -> None:
+            try:
+                into.append(self._intent.revisions())
+            except Exception as err:  # reported (and the check skipped) by the first run
+                into.append(err)
+
+        found: list[Any] = []
+        thread = threading.Thread(target=search, args=(found,), name="nsx-revisions-prefetch", daemon=True)
+        thread.start()
+        self._revisions = (thread, found)
+
+    def _check_at_start(self) -> None:
+        """Declare the cluster in sync from the source digests alone, if they all match."""
+        try:
+            self._check_digests()
+        finally:
+            self._start_answered.set()
+
+    def _check_digests(self) -> None:
+        revisions: Any
+        try:
+            if self._revisions is not None:
+                self._revisions[0].join()
+                revisions = self._revisions[1][0] if self._revisions[1] else RuntimeError("no answer")
+                self._revisions = None
+                if isinstance(revisions, Exception):
+                    raise revisions
+            else:
+                revisions = self._intent.revisions()
+        except Exception as err:  # an NSX that refuses the search: the full translation decides
+            logger.info("start-up digest check skipped: {}", err)
+            return
+        observed: list[Mapping[str, Any]] = [t for t in self._caches["Tier"]() if is_managed(t)]
+        for kind in ("ClusterGroup", "ClusterNetworkPolicy"):
+            observed.extend(o for o in self._caches[kind]() if is_managed(o))
+        verdict = source_digest.check(
+            observed, self._settings_text, source_digest.search_lookup(revisions, self._intent.predefined),
+            revisions.get("policies", {}).keys(), tiers(self._settings.tier_priority_base).keys())
+        self.start_verdict = verdict
+        self.full_runs_at_start_verdict = self._translations.full_runs
+        if verdict.ok:
+            self.started_in_sync(verdict.objects)
+        else:
+            logger.info("start-up digest check: {}; waiting for the full translation", verdict.reason)
+
+    def started_in_sync(self, objects: int) -> None:
+        """The start-up check found every object current: the moment the adapter is in sync."""
+        logger.info("policy sync: in sync at start-up ({} objects match their NSX source digests); "
+                    "the full translation follows to revert any drift", objects)
+
+    # -- cheap no-op resyncs ------------------------------------------------------------------
+    def _compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> tuple[dict[str, Any],
+                                                                                          dict[str, Any]]:
+        known = self._in_sync.get(object_key(desired))
+        if known is not None and known[0] is desired and known[1] is observed:
+            return {}, {}
+        want, have = compare(desired, observed)
+        # Equal JSON texts mean equal JSON values (1 and 1.0, or true and 1, print differently and
+        # fall through to the planner's exact walk): a C-speed answer for the usual "no drift".
+        if json.dumps(want, sort_keys=True) == json.dumps(have, sort_keys=True):
+            return {}, {}
+        return want, have
+
+    def _remember_in_sync(self, desired: Mapping[Key, Mapping[str, Any]], observed: Mapping[Key, Any],
+                          the_plan: Plan) -> None:
+        drifted = {u.key for u in the_plan.update} | set(the_plan.pending) | {c.key for c in the_plan.conflicts}
+        self._in_sync = {key: (want, observed[key]) for key, want in desired.items()
+                         if key in observed and key not in drifted}
 
     # -- read-your-writes ---------------------------------------------------------------------
     def _remember(self, results: list[Outcome], the_plan: Plan) -> None:
@@ -224,7 +402,7 @@ class PolicyReconciler:
         return False
 
     # -- safety rules ------------------------------------------------------------------------
-    def _tier_clashes(self, translation: Translation, tiers: list[dict[str, Any]],
+    def _tier_clashes(self, translation: Translation, tiers: list[Mapping[str, Any]],
                       errors: dict[str, list[str]]) -> None:
         """A desired Tier whose name or priority is taken by a Tier the adapter does not manage
         is not written, and the policies in it are errors (and held)."""

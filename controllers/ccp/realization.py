@@ -8,6 +8,10 @@ the policy's current ``_revision``; ``ERROR`` on errors, ``Failed``, ``Realizabl
 ``IN_PROGRESS``. Reports go out only when they change; an unchanged ERROR is re-sent every
 ``error_resend_interval``. After a restart, what NSX already holds is read first, so nothing
 is re-sent needlessly.
+
+Reconciles do not POST: they hand each changed report to a :class:`RealizationReporter`, which
+coalesces them into batches (``realization_queue.BatchOptions``: 0.5 s or 500 reports) and
+retries failed items and batches with back-off. Run its :meth:`runnable` on the manager.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from loguru import logger
 
 from controllers.ccp import names
 from controllers.ccp.outcomes import Outcomes
+from controllers.ccp.realization_queue import BatchOptions
+from controllers.ccp.realization_reporter import RealizationReporter
 from controllers.ccp.settings import CcpSettings
 from nsx.channel import AdapterChannel
 from nsx.models.channel import RealizationReason, RealizationReport
@@ -40,12 +46,6 @@ class Verdict:
     recheck_after: float | None = None
 
 
-@dataclass
-class _Sent:
-    key: tuple[Any, ...]
-    at: float
-
-
 class RealizationReconciler:
     def __init__(
         self,
@@ -55,6 +55,7 @@ class RealizationReconciler:
         channel: AdapterChannel,
         settings: CcpSettings,
         clock: Callable[[], float] = time.monotonic,
+        batching: BatchOptions | None = None,
     ) -> None:
         self._outcomes = outcomes
         self._get_acnp = get_acnp
@@ -62,45 +63,40 @@ class RealizationReconciler:
         self._settings = settings
         self._clock = clock
         self._lock = threading.Lock()
-        self._sent: dict[str, _Sent] = {}
+        self._prime_lock = threading.Lock()
         self._waiting_since: dict[tuple[str, Any, Any], float] = {}
         self._primed = False
+        self.reporter = RealizationReporter(channel, batching, clock=clock)
         self.reports_sent = 0
+        """Reports handed to the reporter (each reaches NSX once, inside some batch)."""
 
     def prime(self) -> None:
         """Load what NSX holds for this cluster so that a restart re-sends only differences."""
-        now = self._clock()
-        for stored in self._channel.realization_reports():
-            reasons = tuple(_join(r.message, r.rule_id) for r in stored.reasons or [])
-            self._sent[stored.intent_path] = _Sent((stored.state, reasons, stored.intent_revision), now)
-        self._primed = True
+        with self._prime_lock:
+            if self._primed:
+                return
+            held = {}
+            for stored in self._channel.realization_reports():
+                reasons = tuple(_join(r.message, r.rule_id) for r in stored.reasons or [])
+                held[stored.intent_path] = (stored.state, reasons, stored.intent_revision)
+            self.reporter.prime(held)
+            self._primed = True
 
     def reconcile(self, request: Request) -> Result:
         path = request.name
         if not self._primed:
             self.prime()
         outcome = self._outcomes.get(path)
-        with self._lock:
-            known = path in self._sent
         if outcome is None:
-            if known and self._outcomes.published.is_set():
-                self._channel.withdraw_realization(path)
-                with self._lock:
-                    self._sent.pop(path, None)
-                logger.info("withdrew realization of {} (no longer spans this cluster)", path)
+            if self._outcomes.published.is_set() and self.reporter.withdraw(path):
+                logger.info("withdrawing realization of {} (no longer spans this cluster)", path)
             return Result()
         verdict = self.verdict(path, outcome.acnp_name, outcome.revision, outcome.errors)
         key = (verdict.state, verdict.reasons, outcome.revision)
-        now = self._clock()
-        with self._lock:
-            last = self._sent.get(path)
-        resend_due = last is not None and verdict.state == "ERROR" and \
-            now - last.at >= self._settings.error_resend_interval
-        if last is None or last.key != key or resend_due:
-            self._channel.report_realization([_report(path, verdict, outcome.revision)])
-            self.reports_sent += 1
+        resend_after = self._settings.error_resend_interval if verdict.state == "ERROR" else None
+        if self.reporter.offer(path, key, _report(path, verdict, outcome.revision), resend_after):
             with self._lock:
-                self._sent[path] = _Sent(key, now)
+                self.reports_sent += 1
             logger.info("realization of {}: {}{}", path, verdict.state,
                         f" ({'; '.join(verdict.reasons)[:300]})" if verdict.reasons else "")
         after = verdict.recheck_after

@@ -32,8 +32,19 @@ class CcpSettings:
     max_concurrent_writes: int = 8
     """Writes in flight at once while applying a plan. Defaults to 8."""
 
+    realization_workers: int = 4
+    """Workers of the realization controller (``--realization-workers``). Defaults to 4."""
+
+    realization_batch_period: float = 0.5
+    """Seconds a realization report may wait to share a POST (``--realization-batch-period``).
+    Defaults to 0.5 s; see :class:`controllers.ccp.realization_queue.BatchOptions`."""
+
+    realization_batch_size: int = 500
+    """Most realization reports per POST (``--realization-batch-size``). Defaults to 500."""
+
     dry_run: bool = False
-    """Plan and log, write nothing to Kubernetes (realization is still read and reported)."""
+    """Plan and log, write nothing: no Kubernetes write (the planner skips them) and no NSX write
+    (``setup_ccp`` wraps the client in :class:`nsx.dry_run.DryRunNsxClient`)."""
 
     def __post_init__(self) -> None:
         if not self.cluster_name:
@@ -43,3 +54,9 @@ class CcpSettings:
                 raise ValueError(f"{name} must be positive")
         if self.max_concurrent_writes < 1:
             raise ValueError("max_concurrent_writes must be at least 1")
+        if self.realization_batch_period < 0:
+            raise ValueError("realization_batch_period must be >= 0")
+        if not 1 <= self.realization_batch_size <= 1000:
+            raise ValueError("realization_batch_size must be 1..1000")
+        if self.realization_workers < 1:
+            raise ValueError("realization_workers must be at least 1")

@@ -47,7 +47,7 @@ class NsxSnapshot:
             ("security_policies", policies, DEFAULT_DOMAIN, "security-policies", snap.policies),
         ):
             for i, obj in enumerate(items):
-                path = _object_path(obj, parent, collection)
+                path = object_path(obj, parent, collection)
                 if path is None:
                     snap.load_errors.append((f"{where}[{i}]", "not an NSX object with an id or path"))
                     continue
@@ -59,8 +59,27 @@ class NsxSnapshot:
                 snap.spans.setdefault(path, []).extend(clusters)
         return snap
 
+    @classmethod
+    def from_objects(
+        cls,
+        policies: Mapping[str, Any],
+        groups: Mapping[str, Any],
+        services: Mapping[str, Any],
+        *,
+        load_errors: Iterable[tuple[str, str]] = (),
+    ) -> NsxSnapshot:
+        """A snapshot of objects already keyed by path, kept as the same dicts (no predefined
+        services are added: ``services`` holds every one the snapshot should know)."""
+        snap = cls(policies=dict(policies), groups=dict(groups), services=dict(services),
+                   load_errors=list(load_errors))
+        for policy in snap.policies.values():
+            if isinstance(policy, dict):
+                _take_span_children(snap, policy)
+        return snap
 
-def _object_path(obj: Any, parent: str, collection: str) -> str | None:
+
+def object_path(obj: Any, parent: str, collection: str) -> str | None:
+    """The NSX path of a listed object: its ``path``, else ``parent/collection/id``; None if neither."""
     if not isinstance(obj, dict):
         return None
     path = obj.get("path")

@@ -9,7 +9,7 @@ traffic it guarded), and its errors go to NSX as a realization error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,15 +118,51 @@ class _Peers:
     networks: list[IPNetwork] = field(default_factory=list)
 
 
-class _Translator:
-    def __init__(self, snapshot: NsxSnapshot, cluster_name: str, tier_priority_base: int) -> None:
+@dataclass
+class PolicyResult:
+    """One spanned policy's share of a :class:`Translation`, and what producing it read.
+
+    ``group_reads``/``service_reads`` are the NSX paths (found or not) the translation looked up,
+    so that a cache outside this module can tell when the result is still valid."""
+
+    name: str
+    acnp: dict[str, Any] | None  # None: the policy failed to translate and is held
+    groups: list[dict[str, Any]]
+    errors: list[tuple[str, str]]  # (NSX path, reason), in the order they were found
+    group_reads: frozenset[str]
+    service_reads: frozenset[str]
+
+
+ReferencedPaths = Callable[[str, dict[str, Any]], Iterable[str]]
+
+
+class TranslationContext:
+    """What the translations of all spanned policies share: the span, names and name clashes, and
+    the memoised group translations. Each policy then translates on its own
+    (:meth:`translate_policy`), which lets a cache re-translate only the policies that changed;
+    :meth:`assemble` joins the per-policy results exactly as one pass over every policy would."""
+
+    def __init__(self, snapshot: NsxSnapshot, cluster_name: str, tier_priority_base: int = 0, *,
+                 referenced: ReferencedPaths | None = None) -> None:
         self.snap = snapshot
         self.cluster = cluster_path(cluster_name)
-        self.out = Translation(tiers=tiers(tier_priority_base))
+        self.tier_priority_base = tier_priority_base
         self.groups = GroupTranslator(self.snap.groups.get)
         self.group_names: dict[str, str] = {}  # group path -> parent ClusterGroup name
         self.bad_group_names: dict[str, str] = {}  # group path -> collision reason
         self._families: dict[str, list[dict[str, Any]]] = {}  # group path -> its ClusterGroups
+        # state of the policy being translated
+        self._errors: list[tuple[str, str]] = []
+        self._group_reads: set[str] = set()
+        self._service_reads: set[str] = set()
+        self.spanned = [(p, pol) for p, pol in sorted(self.snap.policies.items()) if self.spans(p, pol)]
+        self.policy_names: dict[str, str] = {}
+        self.by_name: dict[str, list[str]] = {}
+        for path, policy in self.spanned:
+            name = names.policy_name(_object_id(policy, path))
+            self.policy_names[path] = name
+            self.by_name.setdefault(name, []).append(path)
+        self._claim_group_names(self.spanned, referenced or referenced_group_paths)
 
     # -- span (mapping.md §2) ------------------------------------------------------------------
     def spans(self, path: str, policy: Any) -> bool:
@@ -141,36 +177,41 @@ class _Translator:
         return any(isinstance(s, list) and self.cluster in s for s in scopes)
 
     # -- policies ------------------------------------------------------------------------------
-    def run(self) -> Translation:
+    def translate_policy(self, path: str, policy: dict[str, Any]) -> PolicyResult:
+        """The ACNP and ClusterGroups of one spanned policy, or the reasons it has none."""
+        self._errors, self._group_reads, self._service_reads = [], set(), set()
+        name = self.policy_names[path]
+        clash = [p for p in self.by_name[name] if p != path]
+        acnp: dict[str, Any] | None = None
+        groups: list[dict[str, Any]] = []
+        try:
+            if clash:
+                raise Invalid(f"policy {path}: its Kubernetes name {name} is also the name of {clash[0]}")
+            acnp, groups = self.policy(path, policy, name)
+        except _Rejected as err:
+            self._errors.extend((path, reason) for reason in err.reasons)
+        except Invalid as err:
+            self._errors.append((path, str(err)))
+        return PolicyResult(name, acnp, groups if acnp is not None else [], self._errors,
+                            frozenset(self._group_reads), frozenset(self._service_reads))
+
+    def assemble(self, results: Mapping[str, PolicyResult]) -> Translation:
+        """The translation of the snapshot from one result per spanned policy."""
+        out = Translation(tiers=tiers(self.tier_priority_base))
         for where, reason in self.snap.load_errors:
-            self.out.add_error(where, reason)
-        spanned = [(p, pol) for p, pol in sorted(self.snap.policies.items()) if self.spans(p, pol)]
-        by_name: dict[str, list[str]] = {}
-        for path, policy in spanned:
-            name = names.policy_name(_object_id(policy, path))
-            self.out.policy_names[path] = name
-            by_name.setdefault(name, []).append(path)
-        self._claim_group_names(spanned)
-        for path, policy in spanned:
-            name = self.out.policy_names[path]
-            clash = [p for p in by_name[name] if p != path]
-            try:
-                if clash:
-                    raise Invalid(f"policy {path}: its Kubernetes name {name} is also the name of {clash[0]}")
-                acnp, groups = self.policy(path, policy, name)
-            except _Rejected as err:
-                for reason in err.reasons:
-                    self.out.add_error(path, reason)
-                self.out.held.add(name)
+            out.add_error(where, reason)
+        out.policy_names.update(self.policy_names)
+        for path, _ in self.spanned:
+            result = results[path]
+            for where, reason in result.errors:
+                out.add_error(where, reason)
+            if result.acnp is None:
+                out.held.add(result.name)
                 continue
-            except Invalid as err:
-                self.out.add_error(path, str(err))
-                self.out.held.add(name)
-                continue
-            self.out.policies[name] = acnp
-            for group in groups:
-                self.out.cluster_groups[group["metadata"]["name"]] = group
-        return self.out
+            out.policies[result.name] = result.acnp
+            for group in result.groups:
+                out.cluster_groups[group["metadata"]["name"]] = group
+        return out
 
     def policy(self, path: str, policy: dict[str, Any], name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         what = f"policy {path}"
@@ -277,7 +318,7 @@ class _Translator:
         destinations = self._peers(rule, "destination_groups", what)
         for path in applied.groups + sources.groups + destinations.groups:
             self._group_objects(path, groups, what)
-        matches = rule_matches(rule, self.snap.services.get, what=what)
+        matches = rule_matches(rule, self._service, what=what)
         common: dict[str, Any] = {"action": _ACTIONS[action], "enableLogging": as_bool(rule, "logged", what=what)}
         tag = rule.get("tag")
         if isinstance(tag, str) and names.log_label(tag):
@@ -295,6 +336,10 @@ class _Translator:
             suffix = f"-{direction_name}" if len(halves) == 2 else ""
             body["name"] = rule_id + suffix
         return [(d, _ordered_rule(b)) for d, b in halves]
+
+    def _service(self, path: str) -> dict[str, Any] | None:
+        self._service_reads.add(path)
+        return self.snap.services.get(path)
 
     def _peers(self, rule: dict[str, Any], key: str, what: str) -> _Peers:
         entries = as_strings(rule, key, what=what)
@@ -376,12 +421,10 @@ class _Translator:
         return [{"group": r} for r in refs] or None
 
     # -- groups --------------------------------------------------------------------------------
-    def _claim_group_names(self, spanned: Iterable[tuple[str, Any]]) -> None:
+    def _claim_group_names(self, spanned: Iterable[tuple[str, Any]], referenced: ReferencedPaths) -> None:
         paths: set[str] = set()
-        for _, policy in spanned:
-            for entry in _referenced_paths(policy):
-                if _is_group_path(entry):
-                    paths.add(entry)
+        for path, policy in spanned:
+            paths.update(referenced(path, policy))
         owners: dict[str, list[str]] = {}
         for path in sorted(paths):
             group = self.snap.groups.get(path)
@@ -395,18 +438,22 @@ class _Translator:
                     self.bad_group_names[path] = f"group {path}: its Kubernetes name {name} is also the name of {other}"
 
     def _criteria(self, path: str) -> GroupCriteria:
+        self._group_reads.add(path)
         if path in self.bad_group_names:
-            self.out.add_error(path, self.bad_group_names[path])
+            self._errors.append((path, self.bad_group_names[path]))
             raise Invalid(self.bad_group_names[path])
         try:
             return self.groups.criteria(path)
         except Invalid as err:
             if path in self.snap.groups:
-                self.out.add_error(path, str(err))
+                self._errors.append((path, str(err)))
             raise
+        finally:
+            self._group_reads |= self.groups.reads(path)
 
     def _group_objects(self, path: str, groups: dict[str, dict[str, Any]], what: str) -> None:
         family = self._families.get(path)
+        self._group_reads |= self.groups.reads(path)
         if family is None:
             try:
                 criteria = self._criteria(path)
@@ -508,6 +555,11 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def referenced_group_paths(_path: str, policy: dict[str, Any]) -> list[str]:
+    """Group paths named in the policy's and its rules' scope, source and destination lists."""
+    return [entry for entry in _referenced_paths(policy) if _is_group_path(entry)]
+
+
 def _referenced_paths(policy: dict[str, Any]) -> Iterable[str]:
     """Every string of the policy's and its rules' scope, source and destination lists."""
     for key in ("scope",):
@@ -525,4 +577,5 @@ def _strings(value: Any) -> list[str]:
 
 def translate(snapshot: NsxSnapshot, cluster_name: str, *, tier_priority_base: int = 0) -> Translation:
     """The desired Tiers, ClusterGroups and ClusterNetworkPolicies for ``cluster_name``."""
-    return _Translator(snapshot, cluster_name, tier_priority_base).run()
+    context = TranslationContext(snapshot, cluster_name, tier_priority_base)
+    return context.assemble({path: context.translate_policy(path, policy) for path, policy in context.spanned})

@@ -15,6 +15,7 @@ from controllers.mp.inventory_setup import MpInventory, setup_mp_inventory
 from controllers.mp.stats import MpStatsSettings, StatsReporter, setup_mp_stats
 from controllers.mp.traceflow import MpTraceflow, MpTraceflowSettings, setup_mp_traceflow
 from nsx.client import NsxClient
+from nsx.dry_run import dry_run_client
 from reconciler.manager import Manager
 
 
@@ -43,6 +44,16 @@ class MpSettings:
     heartbeat_interval: float = 30.0
     """Seconds between cluster health reports. Defaults to 30 s."""
 
+    inventory_workers: int = 2
+    """Workers of each inventory controller (``--inventory-workers``). Defaults to 2."""
+
+    traceflow_workers: int = 4
+    """Workers of the Traceflow controller (``--traceflow-workers``). Defaults to 4."""
+
+    dry_run: bool = False
+    """Plan and log, write nothing: NSX writes are logged instead of sent (:mod:`nsx.dry_run`) and
+    the MP liveness Lease is not published."""
+
     secrets: list[str] = field(default_factory=list, repr=False)
     """Exact strings (the NSX password) blanked out of the adapter log lines put in support bundles."""
 
@@ -58,15 +69,20 @@ class MpAdapter:
 
 def setup_mp(manager: Manager, nsx: NsxClient, settings: MpSettings) -> MpAdapter:
     """Register every MP part on ``manager`` (before it starts)."""
+    if settings.dry_run:  # inventory, statistics, health, results and uploads are logged, not sent
+        nsx = dry_run_client(nsx)
     inventory = setup_mp_inventory(manager, nsx, InventorySettings(
         cluster_id=settings.cluster_id, cluster_name=settings.cluster_name,
-        inventory_batch_size=settings.inventory_batch_size, inventory_batch_period=settings.inventory_batch_period))
+        inventory_batch_size=settings.inventory_batch_size, inventory_batch_period=settings.inventory_batch_period,
+        workers=settings.inventory_workers))
     stats = setup_mp_stats(manager, nsx, MpStatsSettings(cluster_name=settings.cluster_name,
                                                          stats_interval=settings.stats_interval))
-    traceflow = setup_mp_traceflow(manager, nsx, MpTraceflowSettings(cluster_name=settings.cluster_name))
+    traceflow = setup_mp_traceflow(manager, nsx, MpTraceflowSettings(cluster_name=settings.cluster_name,
+                                                                     workers=settings.traceflow_workers))
     # Support bundles and log collection share the Traceflow request poller: one long-poll per cluster.
     bundles = register_bundle_handlers(manager, traceflow.poller, BundleSettings(secrets=list(settings.secrets)))
     health = setup_mp_health(manager, nsx, HealthSettings(cluster_name=settings.cluster_name,
                                                           heartbeat_interval=settings.heartbeat_interval,
-                                                          namespace=settings.namespace))
+                                                          namespace=settings.namespace,
+                                                          publish_liveness=not settings.dry_run))
     return MpAdapter(inventory, stats, traceflow, health, bundles)

@@ -7,22 +7,24 @@ handlers on the Traceflow part's :class:`~controllers.mp.traceflow_requests.Requ
 request is collected on a worker thread (collection may take a while and must not hold up
 Traceflow requests), one at a time (antrea.md §8.7: bundle requests of a cluster must not overlap).
 
-What goes into the archive:
+What goes into the archive (NSX's layout: one tar.gz per Antrea component, plus the adapter's log):
 
-- Antrea's own controller bundle from the ``system.antrea.io/v1beta1`` ``supportbundles`` API
-  (:func:`collect_antrea_controller_bundle`) when the API server serves it. When it is not served
-  (404: no Antrea aggregated API, as in the project's emulated API server) the adapter logs that
-  and falls back; **the tests exercise the fallback only**.
-- What a real adapter can always read through the API server: the ``AntreaControllerInfo`` and,
-  per requested Node (all Nodes when the request lists none), its ``AntreaAgentInfo`` as JSON. A
-  requested Node without an ``AntreaAgentInfo`` (or unknown) is a per-node failure: the result is
-  a partial success naming it.
+- ``antrea/controller.tar.gz``: antrea-controller's own bundle from ``system.antrea.io/v1beta1``
+  ``supportbundles`` through the API server (:mod:`controllers.mp.antrea_bundles`). A cluster
+  whose API server does not serve it (404: no Antrea aggregated API) or whose controller does not
+  answer (503) still gets an archive: the adapter logs why and carries on with what follows.
+- ``antrea/controller/antreacontrollerinfo.json``: the controller's info, computed live
+  (``system.antrea.io`` ``controllerinfos``) when served, else the ``AntreaControllerInfo`` CRD.
+- per requested Node (all Nodes when the request lists none): ``antrea/agent_<node>.tar.gz``, the
+  agent's own bundle fetched from the agent's API (its address, port and CA from the Node and its
+  ``AntreaAgentInfo``), and ``antrea/agent_<node>/antreaagentinfo.json``. A Node is a success when
+  its agent bundle is in the archive; an unknown Node, a missing ``AntreaAgentInfo`` or an agent
+  that cannot be reached, verified or that fails to collect is a per-node failure with the reason,
+  so NSX shows a partial success naming the Nodes that failed. Agents collect in parallel; their
+  downloads are streamed one after the other into the archive.
 - The adapter's own recent log lines, from an in-memory ring fed by a loguru sink this module
   registers. Lines are redacted (:func:`reconciler.logging.redact` plus any literal secrets given
   in the settings) when they enter the ring, so no credential can reach NSX through an archive.
-
-Agents' own bundles (``https://<node>:10350`` ``supportbundles/agent``, antrea.md §5.3) need a
-ServiceAccount token and each agent's CA; they are not collected yet.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ from typing import Any
 
 from loguru import logger
 
+from controllers.mp.antrea_bundles import (
+    AgentBundleClient,
+    AntreaBundleApiUnavailable,
+    BundleError,
+    agent_endpoint,
+    bearer_token,
+    controller_bundle,
+    controller_info,
+)
 from controllers.mp.traceflow_requests import RequestPoller
 from crds.resources import AGENT_INFO, CONTROLLER_INFO
 from nsx.channel import AdapterChannel
@@ -52,7 +63,6 @@ from reconciler.manager import Manager
 
 AGENT_INFO_RES = (AGENT_INFO.api_version, AGENT_INFO.kind)
 CONTROLLER_INFO_RES = (CONTROLLER_INFO.api_version, CONTROLLER_INFO.kind)
-SUPPORT_BUNDLE_API = "/apis/system.antrea.io/v1beta1/supportbundles"
 CONTROLLER_INFO_NAME = "antrea-controller"
 DEFAULT_SINCE_SECONDS = 3600
 
@@ -69,7 +79,8 @@ class BundleSettings:
     wrong, and the ring is bounded by ``log_lines`` whatever the level."""
 
     antrea_bundle_timeout: float = 60.0
-    """Seconds to wait for Antrea's controller bundle to be ``Collected``. Defaults to 60 s."""
+    """Seconds to wait for an Antrea bundle (controller or agent) to be ``Collected``, and for its
+    download to stall at most. Defaults to 60 s."""
 
     secrets: list[str] = field(default_factory=list)
     """Literal secrets (the NSX password, …) scrubbed from log lines on top of the pattern-based
@@ -126,41 +137,6 @@ class LogRing:
         cutoff = time.time() - since_seconds if since_seconds else None
         with self._lock:
             return "".join(line for ts, line in self._lines if cutoff is None or ts >= cutoff)
-
-
-class AntreaBundleApiUnavailable(Exception):
-    """The API server does not serve ``system.antrea.io`` supportbundles (404)."""
-
-
-def collect_antrea_controller_bundle(kube: KubeClient, since_seconds: int, timeout: float) -> bytes:
-    """Antrea's controller bundle through ``system.antrea.io/v1beta1`` (antrea.md §5.3): create
-    ``controller``, wait for ``Collected``, download, delete. Raises
-    :class:`AntreaBundleApiUnavailable` when the API is not served."""
-    body = {"apiVersion": "system.antrea.io/v1beta1", "kind": "SupportBundle",
-            "metadata": {"name": "controller"}, "since": f"{since_seconds}s"}
-    try:
-        kube.request("POST", SUPPORT_BUNDLE_API, body=body)
-    except KubeNotFound as err:
-        raise AntreaBundleApiUnavailable(str(err)) from err
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            status = kube.request("GET", f"{SUPPORT_BUNDLE_API}/controller").get("status")
-            if status == "Collected":
-                break
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"Antrea controller bundle still {status!r} after {timeout:.0f} s")
-            time.sleep(1.0)
-        resp = kube.request("GET", f"{SUPPORT_BUNDLE_API}/controller/download", stream=True)
-        try:
-            return bytes(resp.read())
-        finally:
-            resp.close()
-    finally:
-        try:
-            kube.request("DELETE", f"{SUPPORT_BUNDLE_API}/controller")
-        except Exception as err:  # it expires after 1 h anyway
-            logger.debug("deleting Antrea's controller support bundle failed: {}", err)
 
 
 def _json(obj: Any) -> bytes:
@@ -227,7 +203,7 @@ class BundleCollector:
             if request.type == "SUPPORT_BUNDLE":
                 self._controller(tar, since)
             if per_node:
-                success, failed = self._nodes(tar, spec_nodes)
+                success, failed = self._nodes(tar, spec_nodes, since)
             _add(tar, "adapter/adapter.log", self.ring.text(since).encode())
             _add(tar, "manifest.json", _json({
                 "request_id": request.id, "type": request.type, "created": int(time.time() * 1000),
@@ -252,39 +228,74 @@ class BundleCollector:
 
     def _controller(self, tar: tarfile.TarFile, since: int) -> None:
         try:
-            _add(tar, "antrea/controller.tar.gz",
-                 collect_antrea_controller_bundle(self.kube, since, self.settings.antrea_bundle_timeout))
+            size = controller_bundle(self.kube, tar, "antrea/controller.tar.gz", since,
+                                     self.settings.antrea_bundle_timeout)
+            logger.debug("Antrea controller bundle: {} bytes", size)
         except AntreaBundleApiUnavailable:
             logger.info("system.antrea.io supportbundles is not served; collecting AntreaControllerInfo/"
                         "AntreaAgentInfo through the API server instead")
         except Exception as err:
             logger.warning("Antrea's controller support bundle failed ({}); collecting the info CRs only", err)
-        try:
-            info = self.kube.get(CONTROLLER_INFO_RES, CONTROLLER_INFO_NAME)
+        info = controller_info(self.kube) or next(
+            (i for i in self._list(CONTROLLER_INFO_RES) if i["metadata"].get("name") == CONTROLLER_INFO_NAME), None)
+        if info is not None:
             _add(tar, "antrea/controller/antreacontrollerinfo.json", _json(info))
-        except KubeNotFound:
+        else:
             _add(tar, "antrea/controller/ERROR.txt", b"AntreaControllerInfo antrea-controller not found\n")
 
-    def _nodes(self, tar: tarfile.TarFile, wanted: list[str]) -> tuple[list[NodeOutcome], list[NodeOutcome]]:
-        """Agent info per requested Node (ids are Node UIDs, the inventory external ids)."""
+    def _list(self, res: tuple[str, str]) -> list[Mapping[str, Any]]:
+        """Every object of ``res`` (list is what the adapter is granted on the info CRDs), [] when
+        the CRD is not installed."""
+        try:
+            return list(self.kube.list(res)["items"])
+        except KubeNotFound:
+            return []
+
+    def _nodes(self, tar: tarfile.TarFile, wanted: list[str],
+               since: int) -> tuple[list[NodeOutcome], list[NodeOutcome]]:
+        """Agent bundles per requested Node (ids are Node UIDs, the inventory external ids)."""
         nodes: dict[str, Mapping[str, Any]] = {
             str(n["metadata"].get("uid")): n for n in self.kube.list(("v1", "Node"))["items"]}
         success: list[NodeOutcome] = []
         failed: list[NodeOutcome] = []
+        token = bearer_token(self.kube)
+        infos = {str(i["metadata"].get("name")): i for i in self._list(AGENT_INFO_RES)}
+        started: list[tuple[str, str, AgentBundleClient]] = []
         for uid in wanted or sorted(nodes):
             node = nodes.get(uid)
             if node is None:
                 failed.append(NodeOutcome(node_id=uid, error_message="no such Node in the cluster"))
                 continue
             name = str(node["metadata"]["name"])
-            try:
-                info = self.kube.get(AGENT_INFO_RES, name)
-            except KubeNotFound:
+            info = infos.get(name)
+            if info is None:
                 failed.append(NodeOutcome(node_id=uid, node_display_name=name,
                                           error_message="AntreaAgentInfo not found: is antrea-agent running?"))
                 continue
             _add(tar, f"antrea/agent_{name}/antreaagentinfo.json", _json(info))
-            success.append(NodeOutcome(node_id=uid, node_display_name=name))
+            try:
+                agent = AgentBundleClient(agent_endpoint(node, info), token, self.settings.antrea_bundle_timeout)
+            except BundleError as err:
+                failed.append(NodeOutcome(node_id=uid, node_display_name=name, error_message=str(err)))
+                continue
+            try:
+                agent.start(since)  # every agent collects while the previous ones download
+                started.append((uid, name, agent))
+            except BundleError as err:
+                agent.close()
+                failed.append(NodeOutcome(node_id=uid, node_display_name=name, error_message=str(err)))
+        for uid, name, agent in started:
+            try:
+                size = agent.download_into(tar, f"antrea/agent_{name}.tar.gz")
+                logger.debug("antrea-agent {} bundle: {} bytes", name, size)
+                success.append(NodeOutcome(node_id=uid, node_display_name=name))
+            except BundleError as err:
+                failed.append(NodeOutcome(node_id=uid, node_display_name=name, error_message=str(err)))
+            finally:
+                agent.close()
+        for outcome in failed:
+            logger.warning("support bundle of Node {}: {}", outcome.node_display_name or outcome.node_id,
+                           outcome.error_message)
         return success, failed
 
 

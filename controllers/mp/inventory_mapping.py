@@ -245,13 +245,18 @@ def cluster_node(node: Obj, cluster_id: str, agent_info: Obj | None, now: float)
     return out
 
 
-def network_policy(policy: Obj, cluster_id: str, project_id: str | None, policy_type: str) -> NsxObj:
+def network_policy(policy: Obj, cluster_id: str, project_id: str | None, policy_type: str,
+                   health: tuple[str, list[dict[str, str]]] | None = None) -> NsxObj:
     """K8s NetworkPolicy / Antrea ACNP / ANNP → ContainerNetworkPolicy with the spec as YAML;
     ``policy_type`` is one of :data:`POLICY_TYPES` (list items carry no ``kind`` to tell them apart).
 
-    For Antrea policies the realization phase is the network status (mapping.md §6): ``Failed`` →
-    UNHEALTHY with Antrea's message."""
+    The realization is the network status (mapping.md §6): for Antrea policies their own status
+    phase ``Failed`` → UNHEALTHY with Antrea's message; K8s NetworkPolicies have no status, their
+    ``health`` (``network_status``, ``network_errors``) comes from Antrea's controlplane view
+    (:func:`controllers.mp.inventory_realization.network_health`)."""
     out = _base(NETWORK_POLICY, policy, cluster_id)
+    if health is not None:
+        out["network_status"], out["network_errors"] = health[0], list(health[1])
     status = policy.get("status") or {}
     if status.get("phase") == "Failed":
         failed = [c for c in status.get("conditions") or [] if isinstance(c, Mapping) and (

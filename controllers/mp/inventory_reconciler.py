@@ -22,6 +22,7 @@ from typing import Any
 from controllers.ccp.names import ANTREA_API_VERSION, MANAGED_BY_LABEL
 from controllers.mp import inventory_mapping as m
 from controllers.mp.inventory_outbox import Outbox
+from controllers.mp.inventory_realization import network_health
 from controllers.mp.inventory_settings import InventorySettings
 from reconciler.cache import Store, meta_namespace_key
 from reconciler.reconcile import Request, Result
@@ -76,9 +77,12 @@ class InventoryReconciler:
     """Records the desired inventory object of each cached K8s object in the outbox."""
 
     def __init__(self, stores: Mapping[str, Store], outbox: Outbox, settings: InventorySettings,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 realization: Callable[[str], Mapping[str, Any] | None] | None = None) -> None:
         """``stores``: the informer cache per kind name of :data:`WATCHED` (missing optional kinds
-        are simply absent). ``clock``: wall time, for agent heartbeat ages."""
+        are simply absent). ``clock``: wall time, for agent heartbeat ages. ``realization``: the
+        controlplane status of a K8s NetworkPolicy by UID (None: not reported)."""
+        self._realization = realization
         self._stores = stores
         self._outbox = outbox
         self._settings = settings
@@ -160,7 +164,9 @@ class InventoryReconciler:
             left = m.agent_status(agent, now)[1]
             return m.cluster_node(obj, cid, agent, now), (left + 1.0 if left is not None else None)
         if kind in POLICY_TYPES:
-            return m.network_policy(obj, cid, self._uid(NAMESPACE, namespace), POLICY_TYPES[kind]), None
+            health = (network_health(self._realization(m.uid_of(obj)))
+                      if kind == NETWORK_POLICY and self._realization is not None else None)
+            return m.network_policy(obj, cid, self._uid(NAMESPACE, namespace), POLICY_TYPES[kind], health), None
         if kind == INGRESS:
             ids = [uid for name in m.ingress_backends(obj)
                    if (uid := self._uid(SERVICE, f"{namespace}/{name}")) is not None]

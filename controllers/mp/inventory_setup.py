@@ -11,7 +11,9 @@ Cross-kind events, so a reconcile never misses an input of its mapping:
   ``container_application_ids``) and, on create/delete, every Ingress of the namespace;
 * a Namespace created (not from the initial list) → every object of the namespace (their
   ``container_project_id``); a Node created → the Pods scheduled on it (``cluster_node_id``);
-* an AntreaAgentInfo event → the Node of the same name.
+* an AntreaAgentInfo event → the Node of the same name;
+* a change of a K8s NetworkPolicy's realization in Antrea's controlplane view
+  (:mod:`controllers.mp.inventory_realization`, a runnable of its own) → that NetworkPolicy.
 
 The reconcile controllers run on every replica (they only fill the replica's own outbox), so a
 standby that wins the Lease can flush at once; only the flusher writes, and only on the leader.
@@ -27,11 +29,13 @@ from loguru import logger
 from controllers.mp import inventory_metrics as metrics
 from controllers.mp.inventory_flusher import InventoryFlusher, SentHook
 from controllers.mp.inventory_outbox import Outbox
+from controllers.mp.inventory_realization import SETTLE_TIMEOUT, PolicyRealization
 from controllers.mp.inventory_reconciler import (
     AGENT_INFO,
     INGRESS,
     NAMESPACE,
     NAMESPACED,
+    NETWORK_POLICY,
     NODE,
     POD,
     SERVICE,
@@ -60,6 +64,7 @@ class MpInventory:
     flusher: InventoryFlusher
     informers: dict[str, SharedInformer]
     controllers: dict[str, Controller]
+    realization: PolicyRealization | None = None
 
 
 def _live_create(event: CreateEvent) -> bool:
@@ -105,10 +110,14 @@ def setup_mp_inventory(manager: Manager, nsx: NsxClient, settings: InventorySett
     stores = {name: inf.store for name, inf in informers.items()}
     outbox = Outbox(wake_at=settings.inventory_batch_size)
     metrics.watch_outbox(settings.cluster_id, outbox)
-    reconciler = InventoryReconciler(stores, outbox, settings)
-    flusher = InventoryFlusher(nsx, outbox, reconciler.resync, reconciler.cluster_object, settings, on_sent)
-
     controllers: dict[str, Controller] = {}
+    realization = PolicyRealization(manager.client, lambda namespace, name: controllers[NETWORK_POLICY].queue.add(
+        Request(name=name, namespace=namespace))) if NETWORK_POLICY in informers else None
+    reconciler = InventoryReconciler(stores, outbox, settings,
+                                     realization=realization.status_of if realization is not None else None)
+    flusher = InventoryFlusher(nsx, outbox, _settled_resync(reconciler, realization), reconciler.cluster_object,
+                               settings, on_sent)
+
     for name, inf in informers.items():
         if not WATCHED[name].reported:
             continue
@@ -139,9 +148,21 @@ def setup_mp_inventory(manager: Manager, nsx: NsxClient, settings: InventorySett
     for ctrl in controllers.values():
         manager.add(ctrl)
     manager.add_runnable(flusher.run)
+    if realization is not None:
+        manager.add_runnable(realization.run, needs_leader_election=False)
     manager.add_readyz_check("mp-inventory", lambda: _check(
         flusher.synced.is_set() or not manager.is_leader(), "inventory not synced with NSX"))
-    return MpInventory(settings, outbox, reconciler, flusher, informers, controllers)
+    return MpInventory(settings, outbox, reconciler, flusher, informers, controllers, realization)
+
+
+def _settled_resync(reconciler: InventoryReconciler, realization: PolicyRealization | None) -> Callable[[], int]:
+    """The flusher's full resync, after the realization view settled (bounded): a restart then
+    sends a failed K8s NetworkPolicy as UNHEALTHY at once, never HEALTHY first."""
+    def resync() -> int:
+        if realization is not None:
+            realization.wait_settled(SETTLE_TIMEOUT)
+        return reconciler.resync()
+    return resync
 
 
 def _check(ok: bool, message: str) -> None:

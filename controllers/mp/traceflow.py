@@ -81,6 +81,9 @@ class MpTraceflowSettings:
     """Long-poll duration of the request channel, seconds (0..60). Defaults to 10 s: a request
     still arrives at once; the bound is how long a shutdown may wait for the open poll."""
 
+    workers: int = 4
+    """Workers of the Traceflow controller (``--traceflow-workers``). Defaults to 4."""
+
     def __post_init__(self) -> None:
         if not self.cluster_name:
             raise ValueError("cluster_name is required")
@@ -297,7 +300,7 @@ def setup_mp_traceflow(manager: Manager, nsx_client: NsxClient, settings: MpTrac
                             service_by_uid=lambda uid: _first(services, "uid", uid)),
         results=ResultContext(node_uid=node_uid, rule_path=rule_path),
     )
-    controller = Controller("mp-traceflow", service, ControllerOptions(max_concurrent_reconciles=4))
+    controller = Controller("mp-traceflow", service, ControllerOptions(max_concurrent_reconciles=settings.workers))
     controller.watches(Kind(traceflows), EnqueueRequestForObject())
     service._wake = lambda name: controller.queue.add(Request(name=name))
     poller = RequestPoller(channel, settings.poll_timeout)

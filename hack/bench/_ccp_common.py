@@ -218,6 +218,16 @@ class RunnerProcess:
                                and not (e.get("create") or e.get("update") or e.get("delete")),
                                timeout, "in-sync reconcile", since)
 
+    def wait_declared_in_sync(self, timeout: float, since: int = 0) -> dict[str, Any]:
+        """Whichever comes first: the start-up digest check's "in sync" (``how`` "digest") or a
+        successful policy run that found nothing to write (``how`` "reconcile"); ``t`` is when."""
+        event = self.wait_event(lambda e: e.get("event") == "in_sync" or (
+            e.get("event") == "reconcile" and e.get("ok") and e.get("writes") == 0
+            and not (e.get("create") or e.get("update") or e.get("delete"))), timeout, "in sync", since)
+        if event["event"] == "in_sync":
+            return event
+        return {**event, "how": "reconcile", "t": event["t1"]}
+
     def peak_rss_kib(self) -> int | None:
         """VmHWM of the process (while it is alive)."""
         try:

@@ -13,7 +13,9 @@ stdout carries one JSON object per line, nothing else (logs go to stderr):
 * ``{"event": "ready", "pid": …, "t": wall}`` once the manager is built (imports done);
 * ``{"event": "reconcile", "ok": bool, "create": n, "update": n, "delete": n, "writes": total,
   "t0": wall, "t1": wall}`` after every run of the policy controller (``ok`` false when it raised,
-  i.e. some writes failed transiently and the run will be retried).
+  i.e. some writes failed transiently and the run will be retried);
+* ``{"event": "in_sync", "how": "digest", "objects": n, "t": wall}`` when the start-up check found
+  every object's source digest current (before the full translation of that run).
 
 The events come from wrapping ``PolicyReconciler.reconcile`` in this process only; the adapter code
 is unchanged. SIGTERM/SIGINT stop the manager gracefully.
@@ -73,6 +75,14 @@ def _instrument() -> None:
         return result
 
     PolicyReconciler.reconcile = reconcile  # type: ignore[method-assign]
+    announced = PolicyReconciler.started_in_sync
+
+    @functools.wraps(announced)
+    def started_in_sync(self: PolicyReconciler, objects: int) -> None:
+        announced(self, objects)
+        emit("in_sync", how="digest", objects=objects, t=time.time())
+
+    PolicyReconciler.started_in_sync = started_in_sync  # type: ignore[method-assign]
 
 
 def build_parser() -> argparse.ArgumentParser:

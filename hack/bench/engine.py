@@ -8,7 +8,10 @@ server and client do not share a GIL):
 2. **converge** — the same N objects (namespace ``bench-plan``) through LIST → :func:`plan` →
    :func:`apply` with ``--workers`` threads; ratio = converge / baseline (target ≤ 0.8);
 3. **resync** — LIST → plan → apply again with nothing changed: writes issued, counted from the
-   client's own ``rest_client_requests_total`` (target 0), and its time vs one LIST (target ≤ 2×).
+   client's own ``rest_client_requests_total`` (target 0), and its time vs one LIST (target ≤ 2×);
+4. **client CPU per write** — N creates through ``KubeClient.writer()`` one after the other: the
+   adapter's own CPU per write (target < 0.6 ms), next to the official client's in (1). The API
+   server's CPU per object (read from ``/proc``) is reported for each side too.
 
 Load from other processes skews wall-clock figures, so the comparison runs in ``--rounds`` pairs
 (alternating which side goes first) and reports the median ratio with every raw figure.
@@ -46,6 +49,9 @@ from reconciler.workqueue import WorkQueue  # noqa: E402
 MANAGED_BY = "app.kubernetes.io/managed-by"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CM = ("v1", "ConfigMap")
+RESYNC_PAIRS = 5
+"""(LIST, resync) pairs timed: each is a fraction of a second, so one preempted sample would swing
+the median of only three."""
 
 
 def configmap(namespace: str, i: int) -> dict[str, Any]:
@@ -71,6 +77,15 @@ def client_writes() -> float:
             if s.name.endswith("_total") and s.labels.get("method") in WRITE_METHODS:
                 total += s.value
     return total
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process (the API server), from ``/proc``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(tmp: Path) -> tuple[subprocess.Popen[str], Path]:
@@ -146,27 +161,33 @@ def main() -> int:
             core = kclient.CoreV1Api(kclient.ApiClient(cfg))
 
             # Client CPU seconds (all threads of this process; the server is another process) per
-            # side: unlike wall-clock time, barely affected by other load on the machine.
+            # side: far less skewed than wall-clock time by other load on the machine (not immune:
+            # caches and cores are shared).
             cpu: dict[str, list[float]] = {"baseline": [], "planner": []}
+            server_cpu: dict[str, list[float]] = {"baseline": [], "planner": []}
 
             def baseline(ns: str) -> float:
                 """The official client, one create after the other."""
                 objs = [configmap(ns, i) for i in range(n)]
+                server_started = process_cpu_s(proc.pid)
                 cpu_started = time.process_time()
                 started = time.perf_counter()
                 for obj in objs:
                     core.create_namespaced_config_map(ns, cast(Any, obj))  # a dict body is accepted as-is
                 elapsed = time.perf_counter() - started
                 cpu["baseline"].append(time.process_time() - cpu_started)
+                server_cpu["baseline"].append(process_cpu_s(proc.pid) - server_started)
                 return elapsed
 
             def through_planner(ns: str) -> float:
                 desired = {f"{ns}/cm-{i:05d}": configmap(ns, i) for i in range(n)}
+                server_started = process_cpu_s(proc.pid)
                 cpu_started = time.process_time()
                 started = time.perf_counter()
                 planned, failed = converge(kube, desired, ns, args.workers)
                 elapsed = time.perf_counter() - started
                 cpu["planner"].append(time.process_time() - cpu_started)
+                server_cpu["planner"].append(process_cpu_s(proc.pid) - server_started)
                 if planned != n or failed:
                     raise SystemExit(f"convergence wrong: planned {planned} writes, {failed} failed")
                 return elapsed
@@ -188,6 +209,20 @@ def main() -> int:
                     baseline_s.append(baseline(f"seq-{r}"))
             ratios = [c / b for c, b in zip(converge_s, baseline_s, strict=True)]
 
+            # The adapter's client alone: the same creates through KubeClient, one after the other
+            # (once per round; the median is reported, as CPU time too rises under outside load).
+            writer = kube.writer(field_manager="bench")
+            client_cpu: list[float] = []
+            for r in range(args.rounds):
+                ns = f"client-{r}"
+                kube.create(("v1", "Namespace"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+                objs = [configmap(ns, i) for i in range(n)]
+                cpu_started = time.process_time()
+                for obj in objs:
+                    writer.create(obj)
+                client_cpu.append((time.process_time() - cpu_started) / n)
+            client_cpu_per_write = statistics.median(client_cpu)
+
             # A resync with nothing changed, interleaved with plain LISTs of the same objects.
             ns = "plan-0"
             desired = {f"{ns}/cm-{i:05d}": configmap(ns, i) for i in range(n)}
@@ -195,7 +230,7 @@ def main() -> int:
             resync_times: list[float] = []
             resync_planned = 0
             writes_before = client_writes()
-            for _ in range(3):
+            for _ in range(RESYNC_PAIRS):
                 t = time.perf_counter()
                 count = len(observed_of(kube, ns))
                 list_times.append(time.perf_counter() - t)
@@ -242,6 +277,11 @@ def main() -> int:
         "converge_ratio_target": 0.8,
         "baseline_client_cpu_ms_per_object": round(statistics.median(cpu["baseline"]) / n * 1e3, 3),
         "planner_client_cpu_ms_per_object": round(statistics.median(cpu["planner"]) / n * 1e3, 3),
+        "kubeclient_cpu_ms_per_write": round(client_cpu_per_write * 1e3, 3),
+        "kubeclient_cpu_ms_per_write_all": [round(x * 1e3, 3) for x in client_cpu],
+        "kubeclient_cpu_ms_per_write_target": 0.6,
+        "baseline_server_cpu_ms_per_object": round(statistics.median(server_cpu["baseline"]) / n * 1e3, 3),
+        "planner_server_cpu_ms_per_object": round(statistics.median(server_cpu["planner"]) / n * 1e3, 3),
         "resync_writes": resync_writes,
         "resync_planned_writes": resync_planned,
         "resync_writes_target": 0,
@@ -263,11 +303,21 @@ def main() -> int:
         (
             "client CPU per object: sequential / planner",
             f"{figures['baseline_client_cpu_ms_per_object']:.2f} / {figures['planner_client_cpu_ms_per_object']:.2f}",
-            "ms (load-independent)",
+            "ms (less load-sensitive)",
+        ),
+        (
+            "KubeClient sequential creates: client CPU per write, median",
+            f"{client_cpu_per_write * 1e3:.3f} ms",
+            "target < 0.6",
+        ),
+        (
+            "API server CPU per object: sequential / planner",
+            f"{figures['baseline_server_cpu_ms_per_object']:.2f} / {figures['planner_server_cpu_ms_per_object']:.2f}",
+            "ms (separate process)",
         ),
         ("no-op resync: writes issued", str(resync_writes), "target 0"),
-        ("no-op resync (LIST+plan+apply, median of 3)", f"{resync_s:.3f} s", ""),
-        ("one LIST (median of 3)", f"{list_s:.3f} s", ""),
+        (f"no-op resync (LIST+plan+apply, median of {RESYNC_PAIRS})", f"{resync_s:.3f} s", ""),
+        (f"one LIST (median of {RESYNC_PAIRS})", f"{list_s:.3f} s", ""),
         ("resync / LIST (median of pairs)", f"{figures['resync_vs_list_ratio']:.3f}", "target <= 2.0"),
         (f"work queue, no-op get/done ({args.workers} threads)", f"{queue_items_per_s:.0f}", "items/s"),
         ("plan() alone, no-op (best of 5)", f"{plan_only_s * 1e3:.1f} ms", f"{plan_only_s / n * 1e6:.1f} us/obj"),

@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="AntreaControllerInfo/AntreaAgentInfo heartbeat period (default: 60, as Antrea)")
     parser.add_argument("--stats-interval", type=float, default=60.0, metavar="SECONDS",
                         help="how often policy statistics counters grow (default: 60)")
+    parser.add_argument("--no-aggregated-api", action="store_true",
+                        help="do not serve antrea-controller's aggregated API (system.antrea.io, "
+                             "controlplane.antrea.io) nor the agents' APIs")
     args = parser.parse_args(argv)
     done = threading.Event()
 
@@ -29,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     sim = AntreaSimulator(args.kubeconfig, realization_delay=args.realization_delay,
-                          heartbeat_interval=args.heartbeat_interval, stats_interval=args.stats_interval).start()
+                          heartbeat_interval=args.heartbeat_interval, stats_interval=args.stats_interval,
+                          aggregated_api=not args.no_aggregated_api).start()
     print(f"antrea simulator ready kubeconfig={args.kubeconfig}", flush=True)
     done.wait()
     sim.stop()

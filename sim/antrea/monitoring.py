@@ -25,9 +25,11 @@ objects the stand-in does not model and read 0).
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,12 +65,16 @@ class Monitoring:
     """Heartbeats of one antrea-controller and one antrea-agent per Node, on a fixed period."""
 
     def __init__(self, api: client.ApiClient, *, heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
-                 version: str = DEFAULT_VERSION, namespace: str = "kube-system") -> None:
+                 version: str = DEFAULT_VERSION, namespace: str = "kube-system",
+                 agent_endpoint: Callable[[dict[str, Any]], tuple[int, bytes]] | None = None) -> None:
+        """``agent_endpoint``: the agent API (port, CA bundle PEM) of a Node, written as
+        ``apiPort``/``apiCABundle`` (without it: Antrea's default port 10350 and no bundle)."""
         if heartbeat_interval <= 0:
             raise ValueError("heartbeat_interval must be positive")
         self._custom = client.CustomObjectsApi(api)
         self._api = api
         self.heartbeat_interval = heartbeat_interval
+        self._agent_endpoint = agent_endpoint
         self.version = version
         self.namespace = namespace
         self._stop = threading.Event()
@@ -321,6 +327,7 @@ class Monitoring:
             subnets = self._subnets(node)
             key = _agent_key(node)
             full = key not in self._full_written
+            node_obj = self._nodes[node]
         body: dict[str, Any] = {
             "agentConditions": conditions,
             "localPodNum": pods,
@@ -336,6 +343,9 @@ class Monitoring:
                 apiPort=10350,
                 nodePortLocalPortRange="61000-62000",
             )
+            if self._agent_endpoint is not None:
+                port, ca = self._agent_endpoint(node_obj)
+                body.update(apiPort=port, apiCABundle=base64.b64encode(ca).decode())
         created = self._upsert(AGENT_PLURAL, node, "AntreaAgentInfo", body)
         with self._lock:
             self._full_written.add(key)

@@ -128,10 +128,14 @@ class Realizer:
                 if event == "DELETED":
                     self._policies.pop(key, None)
                     return
+                first_sight = key not in self._policies
                 self._policies[key] = obj
                 generation = meta.get("generation", 1)
                 status = obj.get("status") or {}
-                if status.get("observedGeneration") == generation and status.get("phase"):
+                # A Pending/Realizing status seen first (at start-up) was left by a controller that
+                # stopped mid-realization: realize it again, as a restarted antrea-controller does.
+                unfinished = first_sight and status.get("phase") not in ("Realized", "Failed")
+                if status.get("observedGeneration") == generation and status.get("phase") and not unfinished:
                     return  # our own write, or already handled for this generation
                 self._schedule(key, generation, "pending", 0.0)
 

@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--bookmark-interval", type=float, default=1.0)
+    parser.add_argument("--rbac", action="store_true", help="enforce RBAC (the kubeconfig's token stays admin)")
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS (the CA goes into the kubeconfig)")
     args = parser.parse_args(argv)
     done = threading.Event()
 
@@ -27,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    with KubeApiServer(args.host, args.port, bookmark_interval=args.bookmark_interval) as srv:
+    with KubeApiServer(args.host, args.port, bookmark_interval=args.bookmark_interval, rbac=args.rbac,
+                       tls=args.tls) as srv:
         path = srv.write_kubeconfig(args.kubeconfig)
         print(f"kubeapi ready at {srv.url} kubeconfig={path}", flush=True)
         while not done.wait(0.5):

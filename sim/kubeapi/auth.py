@@ -1,8 +1,9 @@
-"""Authentication and authorization as one replaceable step in front of every resource request.
+"""Authentication and authorization as one replaceable step in front of every request.
 
-Today everyone is let in (any or no bearer token). A later RBAC step plugs in here: an
-:class:`Authenticator` that maps ServiceAccount tokens to users and an :class:`Authorizer` that
-evaluates applied Role/ClusterRole objects against :class:`Attributes`. Tokens are never logged.
+By default everyone is let in (any or no bearer token), so tests that do not care about identity
+never see a 401 or 403. :meth:`KubeApiServer.enable_rbac` swaps in ServiceAccount tokens
+(:mod:`.tokens`) and the RBAC authorizer (:mod:`.rbac`); :mod:`.authz_filter` turns each request
+into :class:`Attributes` the way kube's RequestInfoFactory does. Tokens are never logged.
 """
 
 from __future__ import annotations
@@ -16,20 +17,27 @@ from typing import Protocol
 class UserInfo:
     name: str
     groups: tuple[str, ...] = ()
+    uid: str = ""
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
 class Attributes:
-    """What RBAC decides on, named as in kube's ``authorizer.Attributes``."""
+    """What RBAC decides on, named as in kube's ``authorizer.Attributes``.
+
+    Non-resource requests (``/api``, ``/version``, ``/healthz``…) carry ``path`` and the lower-cased
+    HTTP method as ``verb``, with ``resource_request`` False."""
 
     user: UserInfo
-    verb: str  # get list watch create update patch delete deletecollection
+    verb: str  # get list watch create update patch delete deletecollection (or get/post/… for paths)
     group: str
     version: str
     resource: str
     subresource: str
     namespace: str
     name: str
+    path: str = ""
+    resource_request: bool = True
 
 
 class Authenticator(Protocol):
@@ -42,16 +50,32 @@ class Authorizer(Protocol):
         """(allowed, reason); the reason goes into the 403 message."""
 
 
-ADMIN = UserInfo("system:admin", ("system:masters", "system:authenticated"))
-ANONYMOUS = UserInfo("system:anonymous", ("system:unauthenticated",))
+MASTERS = "system:masters"
+AUTHENTICATED = "system:authenticated"
+UNAUTHENTICATED = "system:unauthenticated"
+ADMIN = UserInfo("system:admin", (MASTERS, AUTHENTICATED))
+ANONYMOUS = UserInfo("system:anonymous", (UNAUTHENTICATED,))
+
+
+def service_account_user(namespace: str, name: str, uid: str = "") -> UserInfo:
+    """The identity a ServiceAccount token authenticates as (kube's ``serviceaccount.UserInfo``)."""
+    return UserInfo(f"system:serviceaccount:{namespace}:{name}",
+                    ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", AUTHENTICATED), uid)
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The bearer token of the request, None when there is none."""
+    auth = headers.get("authorization") or ""
+    if auth[:7].lower() != "bearer ":
+        return None
+    return auth[7:].strip() or None
 
 
 class AcceptAnyToken:
     """Any bearer token (or none) is accepted; a token makes you admin, no token anonymous."""
 
     def authenticate(self, headers: Mapping[str, str]) -> UserInfo | None:
-        auth = headers.get("authorization") or ""
-        return ADMIN if auth.lower().startswith("bearer ") else ANONYMOUS
+        return ADMIN if bearer_token(headers) else ANONYMOUS
 
 
 class AllowAll:

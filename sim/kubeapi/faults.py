@@ -4,15 +4,23 @@ Faults are matched on method and a regular expression searched in the request pa
 routing, so they also hit discovery and watches. An injected failure is a proper ``Status`` body
 (429s and 503s carry ``Retry-After`` and ``details.retryAfterSeconds``) so that client retry
 logic sees exactly what a throttling or failing apiserver sends.
+
+Rules can also be narrowed to one client (``client=``): two replicas of a controller share one
+server, and a chaos test must fail or cut off one of them only. A client is named by
+:func:`client_of` from its bearer token's fingerprint (the token itself is never kept), so a test
+gives each replica its own kubeconfig token. :meth:`Faults.partition` cuts a client off the way a
+network partition does: its requests hang (up to ``hold`` seconds) and then the connection is
+reset, without the server having acted on them.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +35,24 @@ class RequestRecord:
     status: int
     time: float  # wall clock when the request arrived
     duration: float  # seconds spent answering (for watches: until the headers were sent)
+    client: str = ""  # client_of(the request's headers); status 0 = connection dropped unanswered
+
+
+ANONYMOUS_CLIENT = "anonymous"
+
+
+def client_id(token: str) -> str:
+    """The name a client with bearer ``token`` gets in the request log and in fault rules: a
+    fingerprint, so that a log or an admin dump never holds a credential."""
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+def client_of(headers: Mapping[str, str] | None) -> str:
+    """The client of a request (header names lower-case, as the handler keeps them)."""
+    auth = (headers or {}).get("authorization") or ""
+    if auth[:7].lower() == "bearer " and auth[7:].strip():
+        return client_id(auth[7:].strip())
+    return ANONYMOUS_CLIENT
 
 
 @dataclass
@@ -36,6 +62,7 @@ class _Failure:
     method: str | None
     path: re.Pattern[str] | None
     retry_after: int | None
+    client: str | None = None
 
 
 @dataclass
@@ -43,9 +70,13 @@ class _Latency:
     seconds: float
     method: str | None
     path: re.Pattern[str] | None
+    client: str | None = None
 
 
-def _matches(rule_method: str | None, rule_path: re.Pattern[str] | None, method: str, path: str) -> bool:
+def _matches(rule_method: str | None, rule_path: re.Pattern[str] | None, method: str, path: str,
+             rule_client: str | None = None, client: str = "") -> bool:
+    if rule_client is not None and rule_client != client:
+        return False
     if rule_method is not None and rule_method.upper() != method:
         return False
     return rule_path is None or bool(rule_path.search(path))
@@ -58,6 +89,8 @@ class Faults:
         self._lock = threading.Lock()
         self._failures: list[_Failure] = []
         self._latencies: list[_Latency] = []
+        self._partitioned: dict[str, float] = {}  # client -> seconds a request of it hangs before the reset
+        self._healed = threading.Condition(self._lock)
         self._compact = compact
         self._drop_watches = drop_watches
 
@@ -70,26 +103,62 @@ class Faults:
         return self._drop_watches()
 
     def fail_next(self, n: int, code: int, method: str | None = None, path: str | None = None,
-                  retry_after: int | None = None) -> None:
+                  retry_after: int | None = None, client: str | None = None) -> None:
+        """Fail the next ``n`` matching requests (of ``client`` only, when given) with ``code``."""
         if n <= 0:
             raise ValueError("n must be positive")
         with self._lock:
-            self._failures.append(_Failure(n, code, method, re.compile(path) if path else None, retry_after))
+            self._failures.append(_Failure(n, code, method, re.compile(path) if path else None, retry_after,
+                                           client))
 
-    def add_latency(self, seconds: float, method: str | None = None, path: str | None = None) -> None:
+    def add_latency(self, seconds: float, method: str | None = None, path: str | None = None,
+                    client: str | None = None) -> None:
         with self._lock:
-            self._latencies.append(_Latency(seconds, method, re.compile(path) if path else None))
+            self._latencies.append(_Latency(seconds, method, re.compile(path) if path else None, client))
+
+    def partition(self, client: str, hold: float = 0.0) -> None:
+        """Cut ``client`` off until :meth:`heal`: each of its requests hangs up to ``hold`` seconds
+        (a black hole; 0 = refused at once) and then its connection is reset, unanswered and not
+        acted on. Open watch streams are not cut here: call :meth:`drop_watches` too."""
+        if hold < 0:
+            raise ValueError("hold must not be negative")
+        with self._lock:
+            self._partitioned[client] = hold
+
+    def heal(self, client: str | None = None) -> None:
+        """End the partition of ``client`` (of every client when None); held requests are reset."""
+        with self._lock:
+            if client is None:
+                self._partitioned.clear()
+            else:
+                self._partitioned.pop(client, None)
+            self._healed.notify_all()
+
+    def partitioned(self) -> list[str]:
+        with self._lock:
+            return sorted(self._partitioned)
 
     def clear(self) -> None:
         with self._lock:
             self._failures.clear()
             self._latencies.clear()
+            self._partitioned.clear()
+            self._healed.notify_all()
 
-    def before_request(self, method: str, path: str) -> None:
-        """Sleep for matching latency rules, then raise the first matching injected failure."""
+    def before_request(self, method: str, path: str, client: str = "") -> None:
+        """Cut off a partitioned client (``ConnectionResetError``: the handler drops the connection
+        without an answer); else sleep for matching latency rules, then raise the first matching
+        injected failure."""
         with self._lock:
-            delay = sum(r.seconds for r in self._latencies if _matches(r.method, r.path, method, path))
-            failure = next((f for f in self._failures if _matches(f.method, f.path, method, path)), None)
+            if client in self._partitioned:
+                deadline = time.monotonic() + self._partitioned[client]
+                while client in self._partitioned and (left := deadline - time.monotonic()) > 0:
+                    self._healed.wait(left)
+                raise ConnectionResetError(f"client {client} is partitioned from the API server")
+            delay = sum(r.seconds for r in self._latencies if _matches(r.method, r.path, method, path,
+                                                                       r.client, client))
+            failure = next((f for f in self._failures if _matches(f.method, f.path, method, path,
+                                                                  f.client, client)), None)
             if failure is not None:
                 failure.remaining -= 1
                 if failure.remaining <= 0:
@@ -109,9 +178,13 @@ class Faults:
             return {"dropped": self.drop_watches()}
         if name == "fail_next":
             self.fail_next(int(args["n"]), int(args["code"]), args.get("method"), args.get("path"),
-                           args.get("retry_after"))
+                           args.get("retry_after"), args.get("client"))
         elif name == "add_latency":
-            self.add_latency(float(args["seconds"]), args.get("method"), args.get("path"))
+            self.add_latency(float(args["seconds"]), args.get("method"), args.get("path"), args.get("client"))
+        elif name == "partition":
+            self.partition(str(args["client"]), float(args.get("hold", 0.0)))
+        elif name == "heal":
+            self.heal(args.get("client"))
         elif name == "clear":
             self.clear()
         else:
@@ -157,6 +230,6 @@ class RequestLog:
         with self._lock:
             self._records.clear()
 
-    def count(self, method: str | None = None, path: str | None = None) -> int:
+    def count(self, method: str | None = None, path: str | None = None, client: str | None = None) -> int:
         rx = re.compile(path) if path else None
-        return sum(1 for r in self.snapshot() if _matches(method, rx, r.method, r.path))
+        return sum(1 for r in self.snapshot() if _matches(method, rx, r.method, r.path, client, r.client))

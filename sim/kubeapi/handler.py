@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import discovery, errors, openapi, routing
-from .faults import RequestRecord
+from . import authz_filter, discovery, errors, openapi, routing
+from .faults import RequestRecord, client_of
 from .state import Response, error_response
 from .watch import WatchPlan, run_watch
 
@@ -125,6 +125,7 @@ class KubeHandler(BaseHTTPRequestHandler):
 
     def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None,
               warnings: list[str] | None = None, content_type: str = _JSON) -> None:
+        self._log_request(code)  # before the answer leaves: a client that got it finds it logged
         lines = [f"HTTP/1.1 {code} {_phrase(code)}", f"Content-Type: {content_type}",
                  f"Content-Length: {len(body)}", "Cache-Control: no-cache, private"]
         for key, value in (headers or {}).items():
@@ -153,15 +154,18 @@ class KubeHandler(BaseHTTPRequestHandler):
         if path.startswith("/__admin/"):
             self._admin(method, path, body)
             return
-        self._record = RequestRecord(method, path, split.query, 0, started, 0.0)
+        client = client_of(self.hdrs)
+        self._record = RequestRecord(method, path, split.query, 0, started, 0.0, client)
         try:
-            self.kube.faults.before_request(method, path)
+            self.kube.faults.before_request(method, path, client)
+            authz_filter.admit(self.kube.authenticator, self.kube.authorizer, method, path, query, self.hdrs)
             code = self._route(method, path, query, body)
         except errors.ApiError as exc:
             code = exc.code
             resp = error_response(exc)
             self._send(code, resp.body, exc.headers)
         except (BrokenPipeError, ConnectionResetError):
+            code = 0  # dropped unanswered (a partitioned client, or the client went away)
             self.close_connection = True
         except Exception as exc:  # keep serving; report like the apiserver's panic handler
             log.exception("internal error for %s %s", method, path)
@@ -176,15 +180,21 @@ class KubeHandler(BaseHTTPRequestHandler):
         rec = self._record
         if rec is not None:
             self._record = None
-            self.kube._log.add(RequestRecord(rec.method, rec.path, rec.query, code, rec.time, time.time() - rec.time))
+            self.kube._log.add(RequestRecord(rec.method, rec.path, rec.query, code, rec.time, time.time() - rec.time,
+                                             rec.client))
 
     def _route(self, method: str, path: str, query: dict[str, str], body: bytes) -> int:
         kube = self.kube
         state = kube.state
+        served = kube.aggregator.dispatch(self, method, path, urlsplit(self.path).query, body, kube.authenticator)
+        if served is not None:  # an APIService's group/version (aggregation.py)
+            return served
         if method == "GET":
             stripped = path.rstrip("/")
             if stripped in ("/api", "/apis") and discovery.wants_aggregated(self.hdrs.get("accept", "")):
                 doc = discovery.aggregated(state.registry, legacy_core=stripped == "/api")
+                if stripped == "/apis":
+                    doc = kube.aggregator.extend_aggregated(doc)
                 self._send(200, json.dumps(doc).encode(), content_type=discovery.AGGREGATED_V2)
                 return 200
             doc = self._static(path)
@@ -214,7 +224,7 @@ class KubeHandler(BaseHTTPRequestHandler):
         if stripped == "/api":
             return discovery.api_versions(f"{self.kube.host}:{self.kube.port}")
         if stripped == "/apis":
-            return discovery.api_group_list(registry)
+            return self.kube.aggregator.extend_group_list(discovery.api_group_list(registry))
         if stripped == "/openapi/v3":
             return openapi.root(registry)
         parts = [p for p in stripped.split("/") if p]
@@ -238,8 +248,8 @@ class KubeHandler(BaseHTTPRequestHandler):
     def _stream(self, plan: WatchPlan) -> None:
         head = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
                 "Cache-Control: no-cache, private\r\n\r\n")
-        self.wfile.write(head.encode())
         self._log_request(200)
+        self.wfile.write(head.encode())
         wfile = self.wfile
 
         def send(data: bytes) -> None:
@@ -264,7 +274,7 @@ class KubeHandler(BaseHTTPRequestHandler):
             elif method == "GET" and path == "/__admin/requests":
                 self._send_json(200, {"requests": [
                     {"method": r.method, "path": r.path, "query": r.query, "status": r.status, "time": r.time,
-                     "duration": r.duration} for r in kube.requests]})
+                     "duration": r.duration, "client": r.client} for r in kube.requests]})
             else:
                 self._send_json(404, errors.status_body(404, "NotFound", f"no admin endpoint {method} {path}"))
         except (ValueError, KeyError, TypeError) as exc:

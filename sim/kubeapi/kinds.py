@@ -138,6 +138,14 @@ def builtin_types() -> list[ResourceType]:
         _rt("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",),
             status_subresource=True, has_generation=True, create_status=STATUS_DROP),
         _rt("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, short_names=("pc",)),
+        _rt("apiregistration.k8s.io", "v1", "apiservices", "APIService", False, status_subresource=True,
+            categories=("api-extensions",)),
+        # create-only reviews, answered by authz_reviews.py and never stored
+        _rt("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False),
+        _rt("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False),
+        _rt("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False),
+        _rt("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False),
+        _rt("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False),
     ]
 
 

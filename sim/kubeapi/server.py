@@ -7,6 +7,7 @@ response; threads keep watch streams and request handling simple and the server 
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 from http.server import ThreadingHTTPServer
@@ -17,13 +18,17 @@ from typing import Any
 import yaml
 
 from . import meta
-from .auth import AcceptAnyToken, AllowAll, Authenticator, Authorizer
+from .aggregation import Aggregator
+from .auth import AllowAll, Authenticator, Authorizer
 from .controllers import Controllers
 from .faults import Faults, RequestLog, RequestRecord
 from .handler import KubeHandler
+from .rbac import RbacAuthorizer, seed_bootstrap_policy
 from .registry import Registry
 from .state import State
 from .storage import Store
+from .tls import serve_tls
+from .tokens import ADMIN_TOKEN, TokenAuthenticator
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -45,15 +50,18 @@ class KubeApiServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, bookmark_interval: float = 1.0,
                  history_size: int = 20000, authenticator: Authenticator | None = None,
-                 authorizer: Authorizer | None = None) -> None:
+                 authorizer: Authorizer | None = None, rbac: bool = False, tls: bool = False) -> None:
         self.host = host
         self._requested_port = port
         self.port = port
         self.bookmark_interval = bookmark_interval
-        self.authenticator: Authenticator = authenticator or AcceptAnyToken()
-        self.authorizer: Authorizer = authorizer or AllowAll()
+        self.tls = tls
+        self.ca_pem = b""  # with tls: the CA clients trust (in write_kubeconfig's output)
         self.state = State(Store(history_size), Registry())
+        self.authenticator: Authenticator = authenticator or TokenAuthenticator(self.state)
+        self.authorizer: Authorizer = authorizer or AllowAll()
         self.controllers = Controllers(self.state)
+        self.aggregator = Aggregator(self.state)
         self.faults = Faults(self.state.store.compact, self._drop_watches)
         self._log = RequestLog()
         self._httpd: _HTTPServer | None = None
@@ -62,6 +70,8 @@ class KubeApiServer:
         self._conns_lock = threading.Lock()
         self.stopping = False
         self._seed()
+        if rbac:
+            self.enable_rbac()
 
     def _seed(self) -> None:
         store = self.state.store
@@ -80,6 +90,8 @@ class KubeApiServer:
         self.stopping = False
         self._httpd = _HTTPServer((self.host, self._requested_port), handler)
         self.port = self._httpd.server_address[1]
+        if self.tls:
+            self.ca_pem = serve_tls(self._httpd, self.host)
         self.controllers.start()
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"kubeapi-{self.port}", daemon=True)
@@ -91,6 +103,7 @@ class KubeApiServer:
             return
         self.stopping = True
         self._drop_watches()
+        self.aggregator.close_all()
         self._httpd.shutdown()
         self._httpd.server_close()
         with self._conns_lock:
@@ -129,16 +142,32 @@ class KubeApiServer:
     # -- what tests use -----------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
-    def write_kubeconfig(self, path: str | Path, namespace: str = "default") -> Path:
-        """A kubeconfig whose context, cluster and user are all named ``envtest``."""
+    def enable_rbac(self) -> None:
+        """Enforce RBAC from the stored Roles and bindings (rbac.py); the admin token keeps
+        ``system:masters``, unknown tokens get 401 from now on, the default bootstrap roles appear."""
+        seed_bootstrap_policy(self.state.store)
+        if isinstance(self.authenticator, TokenAuthenticator):
+            self.authenticator.strict = True
+        self.authorizer = RbacAuthorizer(self.state.store)
+
+    def create_token(self, namespace: str, service_account: str, expiration_seconds: int = 3600) -> str:
+        """A ServiceAccount token, as ``kubectl create token`` gets one (tokens.py)."""
+        if not isinstance(self.authenticator, TokenAuthenticator):
+            raise TypeError("tokens are minted by the default authenticator only")
+        return self.authenticator.mint(namespace, service_account, expiration_seconds)[0]
+
+    def write_kubeconfig(self, path: str | Path, namespace: str = "default", token: str | None = None) -> Path:
+        """A kubeconfig whose context, cluster and user are all named ``envtest``; the admin's
+        unless ``token`` (e.g. from :meth:`create_token`) is given."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         config = {
             "apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": "envtest", "cluster": {"server": self.url}}],
-            "users": [{"name": "envtest", "user": {"token": "envtest-admin"}}],
+            "clusters": [{"name": "envtest", "cluster": {"server": self.url, **(
+                {"certificate-authority-data": base64.b64encode(self.ca_pem).decode()} if self.tls else {})}}],
+            "users": [{"name": "envtest", "user": {"token": token or ADMIN_TOKEN}}],
             "contexts": [{"name": "envtest", "context": {"cluster": "envtest", "user": "envtest",
                                                          "namespace": namespace}}],
             "current-context": "envtest",

@@ -17,6 +17,8 @@ class ChannelApi:
         r = Router()
         r.add("POST", f"{BASE}/heartbeat", lambda q, m: ok(channel.heartbeat(m.group(1), q.json_object())))
         r.add("GET POST DELETE", f"{BASE}/realization", self._realization)
+        r.add("POST", f"{BASE}/realization/batch",
+              lambda q, m: ok(channel.report_realization_batch(m.group(1), q.json_object())))
         r.add("POST", f"{BASE}/statistics", lambda q, m: ok(channel.report_statistics(m.group(1), q.json_object())))
         r.add("GET", f"{BASE}/requests", self._poll)
         r.add("POST", f"{BASE}/requests/([^/]+)/result",

@@ -15,8 +15,8 @@ from sim.nsx.channel import ChannelState
 from sim.nsx.errors import bad_request, method_not_allowed, not_found
 from sim.nsx.hapi import apply_tree, read_tree
 from sim.nsx.paging import paginate
-from sim.nsx.policy_kinds import CCP_COLLECTION, parse_collection, parse_path
-from sim.nsx.policy_store import PolicyStore, Tx, require_existing
+from sim.nsx.policy_kinds import BY_TYPE, CCP_COLLECTION, parse_collection, parse_path
+from sim.nsx.policy_store import PolicyStore, Tx, public, require_existing
 from sim.nsx.routing import Request, Response, Router, ok
 
 PREFIX = "/policy/api/v1"
@@ -48,6 +48,7 @@ class PolicyApi:
         self.router = r
         self.traceflow_hook: Any = None  # set by the app: called after traceflow writes
         self.is_protected: Callable[[str], bool] = lambda _principal: False  # set by the app
+        self._searched: tuple[tuple[int, frozenset[str]], list[dict[str, Any]]] | None = None
 
     def _tx(self, req: Request, enforce_revision: bool = True) -> AbstractContextManager[Tx]:
         """A store transaction for this caller (owner checks use ``X-Allow-Overwrite``)."""
@@ -58,6 +59,10 @@ class PolicyApi:
 
     # ------------------------------------------------------------------ entry
     def handle(self, req: Request) -> Response | None:
+        if req.path.rstrip("/") == PREFIX + "/search/query":
+            if req.method != "GET":
+                raise method_not_allowed(req.method, req.path)
+            return self._search(req)
         if not req.path.startswith(PREFIX + "/infra"):
             return None
         resp = self.router.dispatch(req)
@@ -123,6 +128,33 @@ class PolicyApi:
             wanted = {t.strip() for t in req.query["member_types"].split(",")}
             objs = [o for o in objs if _member_types(o) <= wanted and _member_types(o)]
         return ok(paginate(objs, req.query))
+
+    def _search(self, req: Request) -> Response:
+        """``GET /policy/api/v1/search/query`` (nsx-api.md §8.10) for the one query shape clients of
+        the simulator need: ``resource_type:X`` or ``resource_type:(X OR Y …)``; anything else is
+        refused (400) rather than answered wrongly. Always consistent (real NSX's index may lag)."""
+        wanted = parse_search_query(req.query.get("query") or "")
+        query = dict(req.query)
+        included = {f.strip() for f in (query.pop("included_fields", None) or "").split(",") if f.strip()}
+        with self.store.lock:
+            key = (self.store.generation, frozenset(wanted))
+            if self._searched is None or self._searched[0] != key:  # one sort per store version, not per page
+                found = [o for o in self.store.all_objects() if o.get("resource_type") in wanted]
+                found.sort(key=lambda o: str(o["path"]))
+                self._searched = (key, found)
+            page = paginate(self._searched[1], query, default_sort=None)
+            items = [self._search_item(o, included) for o in page["results"]]
+        if included:
+            items = [{k: v for k, v in item.items() if k in included} for item in items]
+        page["results"] = items
+        return ok(page)
+
+    def _search_item(self, obj: dict[str, Any], included: set[str]) -> dict[str, Any]:
+        kind = BY_TYPE.get(obj["resource_type"])
+        embedded = kind.embedded_field if kind is not None else None
+        if included and (embedded is None or embedded not in included):
+            return public(obj, deep=False)  # cheap: the projection drops what render would add
+        return self.store.render(obj["path"], deep=False) or public(obj, deep=False)
 
     def _revise(self, req: Request, path: str) -> Response:
         op = req.query.get("operation", "insert_top")
@@ -261,6 +293,18 @@ class PolicyApi:
         if res is None:
             return ok({"reason": "In progress"})
         return ok({"phase": res["phase"], "reason": res.get("reason", "")})
+
+
+_SEARCH = re.compile(r"^resource_type:(?:(\w+)|\((\w+(?:\s+OR\s+\w+)*)\))$")
+
+
+def parse_search_query(query: str) -> set[str]:
+    """The resource types a supported search query asks for (400 for anything else)."""
+    match = _SEARCH.match(query.strip())
+    if match is None:
+        raise bad_request(f"the simulator's search supports only 'resource_type:X' or "
+                          f"'resource_type:(X OR Y ...)', not {query!r}", 60511, "search")
+    return {t for t in re.split(r"\s+OR\s+", match.group(1) or match.group(2))}
 
 
 def _member_types(group: dict[str, Any]) -> set[str]:

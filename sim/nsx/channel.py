@@ -11,7 +11,8 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ REQUEST_TYPES = ("TRACEFLOW", "SUPPORT_BUNDLE", "LOG_COLLECTION")
 MAX_ARCHIVE = 64 * 1024 * 1024
 REQUEST_TTL_S = 2 * 3600
 DEFAULT_REPORT_INTERVAL = 60
+MAX_REPORTS = 1000
 
 
 def channel_error(message: str) -> NsxError:
@@ -53,6 +55,40 @@ def _only(body: dict[str, Any], allowed: set[str], what: str) -> None:
     extra = sorted(set(body) - allowed)
     if extra:
         raise channel_error(f"unknown field(s) {', '.join(extra)} in {what}")
+
+
+def _item_path(op: str, item: Any) -> str | None:
+    """The path a batch item names, if it names one (for its result, even when it is invalid)."""
+    if op == "report":
+        item = item.get("intent_path") if isinstance(item, dict) else None
+    return item if isinstance(item, str) else None
+
+
+def _checked_report(rep: Any, where: str) -> dict[str, Any]:
+    """One realization report validated (400 naming ``where`` otherwise), as it is stored."""
+    if not isinstance(rep, dict):
+        raise channel_error(f"{where} must be an object")
+    _only(rep, {"intent_path", "intent_revision", "state", "reasons"}, where)
+    ipath = rep.get("intent_path")
+    if not isinstance(ipath, str) or not ipath.startswith("/infra/"):
+        raise channel_error(f"{where}.intent_path must be a policy path")
+    _enum(rep.get("state"), REALIZATION_STATES, f"{where}.state")
+    rev = rep.get("intent_revision")
+    if rev is not None:
+        _count(rev, f"{where}.intent_revision")
+    reasons = rep.get("reasons", [])
+    if not isinstance(reasons, list) or len(reasons) > 100:
+        raise channel_error(f"{where}.reasons must be a list of at most 100 entries")
+    for r in reasons:
+        if not isinstance(r, dict):
+            raise channel_error(f"{where}.reasons entries must be objects")
+        _only(r, {"message", "rule_id"}, f"{where}.reasons entry")
+        if not isinstance(r.get("message"), str) or len(r["message"]) > 2048:
+            raise channel_error(f"{where}.reasons[].message must be a string of at most 2048 characters")
+        if "rule_id" in r and not isinstance(r["rule_id"], str):
+            raise channel_error(f"{where}.reasons[].rule_id must be a string")
+    return {"intent_path": ipath, "intent_revision": rev, "state": rep["state"],
+            "reasons": [dict(r) for r in reasons], "last_update_time": now_ms()}
 
 
 @dataclass
@@ -86,6 +122,9 @@ class ChannelState:
     heartbeats: dict[str, tuple[dict[str, Any], float, int]] = field(default_factory=dict)
     report_interval: dict[str, int] = field(default_factory=dict)
     realization: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    realization_log: deque[tuple[str, str, str, int | None]] = field(
+        default_factory=lambda: deque(maxlen=200_000))  # (cluster, path, state, revision) as stored
+    item_faults: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # path → (times, status, code)
     statistics: dict[str, dict[str, dict[str, dict[str, int]]]] = field(default_factory=dict)
     requests: dict[str, AdapterRequest] = field(default_factory=dict)
     traceflow_request: dict[str, str] = field(default_factory=dict)  # traceflow path → request id
@@ -222,47 +261,112 @@ class ChannelState:
                 out[key] = comp
         return out
 
-    # ---------------------------------------------------------------- realization (C2-C4)
+    # ---------------------------------------------------------------- realization (C2-C4, C9)
     def report_realization(self, cid: str, body: dict[str, Any]) -> dict[str, Any]:
+        """C2: the whole request is applied atomically (one invalid report → 400, nothing stored)."""
         self.require_cluster(cid)
         _only(body, {"reports"}, "realization request")
         reports = body.get("reports")
         if not isinstance(reports, list):
             raise channel_error("reports must be a list")
-        if len(reports) > 1000:
-            raise channel_error("at most 1000 reports per request")
+        if len(reports) > MAX_REPORTS:
+            raise channel_error(f"at most {MAX_REPORTS} reports per request")
         accepted: dict[str, dict[str, Any]] = {}
         ignored: list[str] = []
         for i, rep in enumerate(reports):
-            if not isinstance(rep, dict):
-                raise channel_error(f"reports[{i}] must be an object")
-            _only(rep, {"intent_path", "intent_revision", "state", "reasons"}, f"reports[{i}]")
-            ipath = rep.get("intent_path")
-            if not isinstance(ipath, str) or not ipath.startswith("/infra/"):
-                raise channel_error(f"reports[{i}].intent_path must be a policy path")
-            _enum(rep.get("state"), REALIZATION_STATES, f"reports[{i}].state")
-            rev = rep.get("intent_revision")
-            if rev is not None:
-                _count(rev, f"reports[{i}].intent_revision")
-            reasons = rep.get("reasons", [])
-            if not isinstance(reasons, list) or len(reasons) > 100:
-                raise channel_error(f"reports[{i}].reasons must be a list of at most 100 entries")
-            for r in reasons:
-                if not isinstance(r, dict):
-                    raise channel_error(f"reports[{i}].reasons entries must be objects")
-                _only(r, {"message", "rule_id"}, f"reports[{i}].reasons entry")
-                if not isinstance(r.get("message"), str) or len(r["message"]) > 2048:
-                    raise channel_error(f"reports[{i}].reasons[].message must be a string of at most 2048 characters")
-                if "rule_id" in r and not isinstance(r["rule_id"], str):
-                    raise channel_error(f"reports[{i}].reasons[].rule_id must be a string")
-            if self.store.get_raw(ipath) is None:
-                ignored.append(ipath)
+            stored = _checked_report(rep, f"reports[{i}]")
+            if self.store.get_raw(stored["intent_path"]) is None:
+                ignored.append(stored["intent_path"])
                 continue
-            accepted[ipath] = {"intent_path": ipath, "intent_revision": rev, "state": rep["state"],
-                               "reasons": [dict(r) for r in reasons], "last_update_time": now_ms()}
+            accepted[stored["intent_path"]] = stored
         with self.cond:
-            self.realization.setdefault(cid, {}).update(accepted)
+            self._store_reports(cid, accepted, ())
         return {"accepted": len(accepted), "ignored": ignored}
+
+    def report_realization_batch(self, cid: str, body: dict[str, Any]) -> dict[str, Any]:
+        """C9: every item is answered on its own, so one bad or unknown policy never holds back the
+        others; the items that succeed are applied together."""
+        self.require_cluster(cid)
+        _only(body, {"reports", "withdrawals"}, "realization batch")
+        reports = body.get("reports", [])
+        withdrawals = body.get("withdrawals", [])
+        if not isinstance(reports, list) or not isinstance(withdrawals, list):
+            raise channel_error("reports and withdrawals must be lists")
+        if len(reports) + len(withdrawals) > MAX_REPORTS:
+            raise channel_error(f"at most {MAX_REPORTS} reports and withdrawals per request")
+        items: list[tuple[str, str, Any]] = [("report", f"reports[{i}]", r) for i, r in enumerate(reports)]
+        items += [("withdraw", f"withdrawals[{i}]", w) for i, w in enumerate(withdrawals)]
+        results: list[dict[str, Any]] = []
+        stored: dict[str, dict[str, Any]] = {}
+        withdrawn: list[str] = []
+        seen: set[str] = set()
+        for op, where, item in items:
+            result: dict[str, Any] = {"intent_path": _item_path(op, item), "op": op}
+            try:
+                if op == "report":
+                    checked = _checked_report(item, where)
+                    rep: dict[str, Any] | None = checked
+                    path = checked["intent_path"]
+                else:
+                    rep = None
+                    if not isinstance(item, str) or not item.startswith("/infra/"):
+                        raise channel_error(f"{where} must be a policy path")
+                    path = item
+                if path in seen:
+                    raise channel_error(f"{where}: {path} appears more than once in this request")
+                seen.add(path)
+                injected = self._take_item_fault(path)
+                if injected is not None:
+                    raise injected
+                if rep is None:
+                    withdrawn.append(path)
+                elif self.store.get_raw(path) is None:
+                    raise not_found(path)
+                else:
+                    stored[path] = rep
+                result["status"] = 200
+            except NsxError as err:
+                result.update(status=err.status, error_code=err.error_code, error_message=err.message)
+            results.append(result)
+        with self.cond:
+            self._store_reports(cid, stored, withdrawn)
+        accepted = sum(1 for r in results if r["status"] == 200)
+        return {"results": results, "accepted": accepted, "failed": len(results) - accepted}
+
+    def _store_reports(self, cid: str, reports: dict[str, dict[str, Any]], withdrawn: Iterable[str]) -> None:
+        """Caller holds ``cond``."""
+        held = self.realization.setdefault(cid, {})
+        held.update(reports)
+        for path, rep in reports.items():
+            self.realization_log.append((cid, path, rep["state"], rep["intent_revision"]))
+        for path in withdrawn:
+            held.pop(path, None)
+            self.realization_log.append((cid, path, "WITHDRAWN", None))
+
+    def fail_realization_items(self, intent_paths: Iterable[str], status: int = 503, times: int = 1,
+                               error_code: int | None = None) -> None:
+        """Test hook: answer the next ``times`` batch items (C9) of each path with ``status``."""
+        with self.cond:
+            for path in intent_paths:
+                self.item_faults[path] = (times, status, error_code if error_code is not None else status)
+
+    def _take_item_fault(self, path: str) -> NsxError | None:
+        with self.cond:
+            fault = self.item_faults.get(path)
+            if fault is None:
+                return None
+            times, status, code = fault
+            if times <= 1:
+                del self.item_faults[path]
+            else:
+                self.item_faults[path] = (times - 1, status, code)
+        return NsxError(status, code, f"injected failure for {path}", MODULE)
+
+    def realization_history(self, cid: str) -> list[tuple[str, str, int | None]]:
+        """(intent_path, state or ``WITHDRAWN``, intent_revision) of every report stored for ``cid``,
+        oldest first: lets tests see that something arrived exactly once."""
+        with self.cond:
+            return [(p, s, r) for c, p, s, r in self.realization_log if c == cid]
 
     def list_realization(self, cid: str) -> dict[str, Any]:
         self.require_cluster(cid)

@@ -565,12 +565,12 @@ class PolicyStore:
             obj = self.get_raw(path)
             if obj is None:
                 return None
-            out = _public(obj, deep)
+            out = public(obj, deep)
             kind = BY_TYPE.get(obj["resource_type"])
             if kind is not None and kind.embedded_field and kind.embedded_collection:
                 children = self.collection(f"{path}/{kind.embedded_collection}")
                 children.sort(key=lambda c: (c.get("sequence_number", 0), c["id"]))
-                out[kind.embedded_field] = [_public(c, deep) for c in children]
+                out[kind.embedded_field] = [public(c, deep) for c in children]
                 if include_rule_count and kind.resource_type == "SecurityPolicy":
                     out["rule_count"] = len(children)
             if obj["resource_type"] == "SecurityPolicy":
@@ -588,7 +588,7 @@ def json_copy(value: Any) -> Any:
     return value
 
 
-def _public(obj: dict[str, Any], deep: bool = True) -> dict[str, Any]:
+def public(obj: dict[str, Any], deep: bool = True) -> dict[str, Any]:
     """A copy fit for the wire: objects of a protected PI read ``_protection: REQUIRE_OVERRIDE``."""
     out = json_copy(obj) if deep else dict(obj)
     if out.pop(OWNER, None):
@@ -603,4 +603,4 @@ def require_existing(store: PolicyStore, path: str) -> dict[str, Any]:
     return obj
 
 
-__all__ = ["NsxError", "PolicyStore", "Tx", "now_ms", "require_existing"]
+__all__ = ["NsxError", "PolicyStore", "Tx", "now_ms", "public", "require_existing"]

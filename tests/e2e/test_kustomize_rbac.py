@@ -43,6 +43,11 @@ DOCUMENTED: dict[tuple[str, str, str], str] = {
     **{("crd.antrea.io", r, v): "MP: Antrea health, Antrea-native policy inventory (controllers/mp)"
        for r in ("antreacontrollerinfos", "antreaagentinfos", "networkpolicies") for v in ("list", "watch")},
     ("stats.antrea.io", "antreaclusternetworkpolicystats", "list"): "MP: rule statistics (controllers/mp/stats.py)",
+    **{("system.antrea.io", r, v): "MP: Antrea support bundles (controllers/mp/antrea_bundles.py)"
+       for r, v in (("supportbundles", "get"), ("supportbundles", "create"), ("supportbundles/download", "get"),
+                    ("controllerinfos", "get"))},
+    **{("controlplane.antrea.io", "networkpolicies", v): "MP: K8s NetworkPolicy realization "
+       "(controllers/mp/inventory_realization.py)" for v in ("list", "watch")},
     **{("", r, v): "MP: cluster inventory, Traceflow endpoints (controllers/mp)"
        for r in ("pods", "services", "namespaces", "nodes") for v in ("list", "watch")},
     **{("networking.k8s.io", r, v): "MP: cluster inventory (controllers/mp)"

@@ -263,3 +263,58 @@ def test_a_managed_tier_priority_is_never_patched(make_rig: MakeRig) -> None:
     time.sleep(1.5)
     tier_writes = [r for r in rig.k.writes(edited) if "/tiers/" in r.path]
     assert [r.method for r in tier_writes] == ["PATCH"]  # ours only: the adapter wrote nothing
+
+
+# ------------------------------------------------------------- realization during an NSX outage
+def _history(rig: Rig, since: int = 0) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for path, state, _ in rig.nsx.channel.realization_history(CLUSTER)[since:]:
+        out.setdefault(path, []).append(state)
+    return out
+
+
+def test_realization_changes_during_an_nsx_outage_arrive_once_it_is_back(make_rig: MakeRig) -> None:
+    intent = make_intent(policies=10, rules=1, groups=20, cluster=CLUSTER)
+    rig = make_rig(intent)
+    paths = [f"{DOMAIN}/security-policies/p{n:04d}" for n in range(10)]
+    failing, changed = paths[3], paths[4]
+    runner = rig.runner()
+    rig.wait_exact(30)
+
+    def states() -> dict[str, str]:
+        return {p: r["state"] for p, r in rig.nsx.state.realization(CLUSTER).items()}
+
+    wait_until(lambda: states() == dict.fromkeys(paths, "REALIZED"), 20, "every policy REALIZED", interval=0.1)
+    runner.wait_in_sync(15)
+    mark = len(rig.nsx.channel.realization_history(CLUSTER))
+    posts_before = rig.nsx.state.count_requests(method="POST", path=REALIZATION_REPORTS, status=200)
+    try:
+        rig.nsx.faults.set_unreachable(True)
+        rig.nsx.faults.drop_connections(None)
+        # Antrea fails p0003 from its next generation on; a drift edit makes that generation now
+        # (the adapter reverts it: another generation, failed too). NSX changes p0004 meanwhile.
+        rig.k.antrea.fail_policy("nsx-p0003", message="ovs is down")
+        rig.kube.patch(ACNP, "nsx-p0003", {"spec": {"priority": 42.0}})
+        nsx_patch_policy(rig, with_port(intent, "p0004", 0, 7777))
+        wait_until(lambda: (rig.kube.get(ACNP, "nsx-p0003").get("status") or {}).get("phase") == "Failed",
+                   15, "Antrea reports the failure while NSX is unreachable", interval=0.1)
+        time.sleep(1.0)  # several batch windows: the reports are queued, none can leave
+        assert _history(rig, mark) == {}
+        rig.nsx.faults.clear()
+        revision = rig.nsx.state.policies[changed]["_revision"]
+
+        def recovered() -> bool:
+            held = rig.nsx.state.realization(CLUSTER)
+            return held[failing]["state"] == "ERROR" and held[changed]["state"] == "REALIZED" and \
+                held[changed]["intent_revision"] == revision
+        wait_until(recovered, 45, "the queued changes reached NSX", interval=0.1)
+        time.sleep(1.0)
+    finally:
+        rig.k.antrea.clear_fault("nsx-p0003")
+    assert "ovs is down" in str(rig.nsx.state.realization(CLUSTER)[failing]["reasons"])
+    after = _history(rig, mark)
+    assert set(after) <= {failing, changed}, "nothing else changed: nothing else re-sent"
+    assert after[failing][-1] == "ERROR" and after[changed][-1] == "REALIZED"
+    assert all(a != b for seq in after.values() for a, b in zip(seq, seq[1:], strict=False)), after
+    posts = rig.nsx.state.count_requests(method="POST", path=REALIZATION_REPORTS, status=200) - posts_before
+    assert posts <= 6, f"{posts} successful report POSTs for {sum(map(len, after.values()))} reports"

@@ -89,7 +89,7 @@ def test_command_line_runs_until_sigterm(tmp_path: Path) -> None:
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         line = proc.stdout.readline()
         detail = line + (proc.stderr.read() if proc.poll() is not None else "")
         assert line.startswith("envtest ready:") and "crds=1" in line, detail

@@ -7,11 +7,8 @@ though the K8s side is shared.
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -19,15 +16,10 @@ import pytest
 from controllers.mp.inventory_outbox import Op
 from controllers.mp.inventory_settings import InventorySettings
 from controllers.mp.inventory_setup import MpInventory, setup_mp_inventory
-from crds import MANIFEST_DIR
-from nsx.auth import BasicAuth
-from nsx.client import NsxClient
-from nsx.tls import TlsSettings
 from nsx.transport import RetryPolicy
-from reconciler.client import KubeClient
-from reconciler.envtest import EnvConfig, Environment
-from reconciler.manager import Manager, ManagerOptions
+from reconciler.manager import ManagerOptions
 from sim.nsx import NsxSimulator
+from tests import worlds
 
 FAST_RETRY = RetryPolicy(max_tries=2, max_time=2.0, initial_delay=0.05, max_delay=0.2)
 NS = ("v1", "Namespace")
@@ -37,22 +29,10 @@ NODE = ("v1", "Node")
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout} s (last: {last!r})")
+    return worlds.wait_for(check, timeout, what)
 
 
-@dataclass
-class World:
-    env: EnvConfig
-    kube: KubeClient
-    nsx: NsxSimulator
-
+class World(worlds.World):
     def inventory(self, cluster_id: str, resource_type: str | None = None) -> dict[str, dict[str, Any]]:
         return self.nsx.state.inventory(cluster_id, resource_type)
 
@@ -91,13 +71,9 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    env = Environment(crd_paths=[MANIFEST_DIR], kubeconfig_path=tmp_path_factory.mktemp("mp") / "kubeconfig")
-    cfg = env.start()
-    kube = cfg.client(qps=-1)
-    with NsxSimulator(tls=True, rate_limit_rps=0) as nsx:
+    with worlds.control_plane(tmp_path_factory.mktemp("mp")) as cfg, cfg.client(qps=-1) as kube, \
+            NsxSimulator(tls=True, rate_limit_rps=0) as nsx:
         yield World(cfg, kube, nsx)
-    kube.close()
-    env.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -112,37 +88,15 @@ def cluster_id() -> str:
     return str(uuid.uuid4())
 
 
-@dataclass
-class Running:
+class Running(worlds.ManagerThread):
     """One adapter process-equivalent: a manager with the inventory controller, in a thread."""
 
-    world: World
-    settings: InventorySettings
-    options: ManagerOptions = field(default_factory=ManagerOptions)
-    batches: list[list[Op]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        w = self.world
-        self.kube = KubeClient.from_kubeconfig(w.env.kubeconfig, qps=-1)
-        self.nsx = NsxClient([w.nsx.url], BasicAuth(w.nsx.username, w.nsx.password),
-                             tls=TlsSettings(ca_file=str(w.nsx.ca_file)), retry=FAST_RETRY)
-        self.manager = Manager(self.kube, self.options)
+    def __init__(self, world: World, settings: InventorySettings, options: ManagerOptions | None = None) -> None:
+        super().__init__(world.env.kubeconfig, world.nsx, options, kube_qps=-1, nsx_retry=FAST_RETRY)
+        self.world, self.settings = world, settings
+        self.batches: list[list[Op]] = []
         self.mp: MpInventory = setup_mp_inventory(self.manager, self.nsx, self.settings,
                                                   on_sent=lambda ops, _t: self.batches.append(list(ops)))
-        self.thread = threading.Thread(target=self.manager.start, daemon=True)
-
-    def __enter__(self) -> Running:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Stop (idempotent: a test may stop one replica early)."""
-        if not self.thread.is_alive():
-            return
-        self.manager.stop()
-        self.thread.join(15)
-        self.nsx.close()
-        self.kube.close()
 
     def wait_synced(self, timeout: float = 20.0) -> None:
         """The first sync ran and everything it found to send was acknowledged."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from controllers.mp.inventory_mapping import RANK
+from controllers.mp.inventory_outbox import Op
 from tests.integration.mp.conftest import NS, POD, SVC, Running, World, wait_for
 
 
@@ -49,7 +50,12 @@ def test_namespace_delete_deletes_it_and_its_pods(world: World, cluster_id: str,
         sent_before = len(adapter.ops())
         world.kube.delete(NS, name)  # the emulated namespace controller empties it, then removes it
         wait_for(lambda: not gone & set(world.inventory(cluster_id)), 15, "namespace and pods deleted in NSX")
-        deletes = [op for op in adapter.ops()[sent_before:] if op.update_type == "DELETE"]
+
+        def deleted() -> list[Op]:
+            return [op for op in adapter.ops()[sent_before:] if op.update_type == "DELETE"]
+        # NSX shows the deletes as soon as it answers; the flusher records the batch just after.
+        wait_for(lambda: gone <= {op.external_id for op in deleted()}, 5, "the delete batches recorded")
+        deletes = deleted()
     assert {op.external_id for op in deletes} == gone
     assert all(set(op.body) == {"resource_type", "external_id"} for op in deletes)
     assert uid(keep) in world.inventory(cluster_id)
@@ -253,4 +259,6 @@ def test_only_the_leader_writes_and_a_takeover_resends_nothing(world: World, clu
         world.kube.patch(POD, "p", {"metadata": {"labels": {"v": "1"}}}, ns)
         wait_for(lambda: {"scope": "dis:k8s:v", "tag": "1"} in world.inventory(cluster_id)[uid(pod)]["tags"], 10,
                  "the new leader sends changes")
+        # NSX shows the change as soon as it answers; the flusher records the batch just after.
+        wait_for(standby.ops, 5, "the new leader's batch recorded")
         assert [(op.update_type, op.external_id) for op in standby.ops()] == [("UPDATE", uid(pod))]

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from crds import MANIFEST_DIR
-from reconciler.envtest import EnvConfig, Environment
+from reconciler.envtest import EnvConfig
+from tests import worlds
 
 NAMESPACE = "vmware-system-antrea"
 NODES = ("n1", "n2", "n3")
@@ -17,19 +17,14 @@ NODES = ("n1", "n2", "n3")
 
 @pytest.fixture(scope="package")
 def health_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvConfig]:
-    env = Environment(crd_paths=[MANIFEST_DIR], kubeconfig_path=tmp_path_factory.mktemp("mp-health") / "kubeconfig")
-    cfg = env.start()
-    try:
+    with worlds.control_plane(tmp_path_factory.mktemp("mp-health")) as cfg:
         with cfg.client() as kube:
             for ns in (NAMESPACE, "app"):
                 kube.create(("v1", "Namespace"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
             for node in NODES:
-                spec = {"podCIDR": "10.10.1.0/24", "podCIDRs": ["10.10.1.0/24"]} if node == "n1" else {}
-                kube.create(("v1", "Node"), {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
-                                             "spec": spec})
+                worlds.create_node(kube, node, spec={"podCIDR": "10.10.1.0/24", "podCIDRs": ["10.10.1.0/24"]}
+                                   if node == "n1" else {})
             pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "app"},
                    "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "x"}]}}
             kube.create(("v1", "Pod"), pod)
         yield cfg
-    finally:
-        env.stop()

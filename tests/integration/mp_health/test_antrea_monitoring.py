@@ -12,31 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
 from reconciler.envtest import EnvConfig
 from sim.antrea import AntreaSimulator
+from tests.worlds import official_api, wait_for
 
 G, V = "crd.antrea.io", "v1beta1"
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout} s (last: {last!r})")
 
 
 @pytest.fixture(scope="module")
 def cluster(health_env: EnvConfig) -> Iterator[tuple[Path, client.ApiClient]]:
     """conftest.py's control plane: Nodes n1 (pod CIDR 10.10.1.0/24, Pod app/web) and n2, n3."""
-    api = config.new_client_from_config(config_file=str(health_env.kubeconfig))
-    yield health_env.kubeconfig, api
-    api.close()
+    with official_api(health_env) as api:
+        yield health_env.kubeconfig, api
 
 
 @pytest.fixture
@@ -73,7 +62,8 @@ def test_controller_and_agents_report(cluster: tuple[Path, client.ApiClient], an
     n1 = wait_for(lambda: _get(lambda: agent(api, "n1")).get("agentConditions") and agent(api, "n1"),
                   what="agent n1 reported")
     assert n1["nodeSubnets"] == ["10.10.1.0/24"]
-    assert n1["nodeRef"]["name"] == "n1" and n1["apiPort"] == 10350
+    # apiPort: where the stand-in's agent API really listens (10350 in Antrea), with its CA bundle
+    assert n1["nodeRef"]["name"] == "n1" and 0 < n1["apiPort"] < 65536 and n1["apiCABundle"]
     assert conditions(n1) == {"AgentHealthy": "True", "ControllerConnectionUp": "True",
                               "OVSDBConnectionUp": "True", "OpenflowConnectionUp": "True"}
     wait_for(lambda: agent(api, "n1").get("localPodNum") == 1, what="the pod on n1 counted")

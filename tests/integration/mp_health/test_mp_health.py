@@ -9,9 +9,8 @@ judged stale after 3 × 1 s, NSX report interval 1 s) so the whole module runs i
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,39 +31,25 @@ from controllers.liveness import (
     setup_liveness,
 )
 from controllers.mp.health import HealthSettings, MpHealth, setup_mp_health
-from nsx.auth import BasicAuth
-from nsx.client import NsxClient
 from nsx.registration import cluster_control_plane_path
-from nsx.tls import TlsSettings
 from nsx.transport import RetryPolicy
-from reconciler.client import KubeClient
 from reconciler.envtest import EnvConfig
 from reconciler.leaderelection import LEASES
-from reconciler.manager import Manager, ManagerOptions
+from reconciler.manager import ManagerOptions
 from sim.antrea import AntreaSimulator
 from sim.nsx import NsxSimulator
+from tests import worlds
+from tests.worlds import wait_for
 
 CLUSTER = "c1"
 NAMESPACE = "vmware-system-antrea"  # created by conftest.py, with Nodes n1-n3
 STATUS = "/policy/api/v1" + cluster_control_plane_path(CLUSTER) + "/status"
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout} s (last: {last!r})")
+# Few, quick retries: a heartbeat is periodic, the next one is the retry.
+HEARTBEAT_RETRY = RetryPolicy(max_tries=2, max_time=1.0, initial_delay=0.05)
 
 
 @dataclass
-class World:
-    env: EnvConfig
-    kube: KubeClient
-    nsx: NsxSimulator
+class World(worlds.World):
     http: requests.Session
     antrea: AntreaSimulator
 
@@ -74,50 +59,22 @@ class World:
         body: dict[str, Any] = resp.json()
         return body
 
-    def nsx_client(self) -> NsxClient:
-        # Few, quick retries: a heartbeat is periodic, the next one is the retry.
-        return NsxClient([self.nsx.url], BasicAuth(self.nsx.username, self.nsx.password),
-                         tls=TlsSettings(ca_file=str(self.nsx.ca_file)),
-                         retry=RetryPolicy(max_tries=2, max_time=1.0, initial_delay=0.05),
-                         timeout=(2.0, 5.0))
-
 
 @pytest.fixture(scope="module")
 def world(health_env: EnvConfig) -> Iterator[World]:
-    kube = health_env.client()
-    with NsxSimulator(tls=True) as nsx, AntreaSimulator(health_env.kubeconfig, heartbeat_interval=0.3) as antrea:
-        http = requests.Session()
-        http.auth = (nsx.username, nsx.password)
-        http.verify = str(nsx.ca_file)
-        http.trust_env = False
-        base = nsx.url + "/policy/api/v1" + cluster_control_plane_path(CLUSTER)
-        resp = http.put(base, json={"resource_type": "ClusterControlPlane", "display_name": CLUSTER}, timeout=10)
-        assert resp.status_code == 200, resp.text
+    with health_env.client() as kube, NsxSimulator(tls=True) as nsx, worlds.nsx_admin(nsx) as http, \
+            AntreaSimulator(health_env.kubeconfig, heartbeat_interval=0.3) as antrea:
+        base = worlds.register_cluster(http, nsx, CLUSTER)
         resp = http.put(base + "/heartbeat-config", json={"report_interval": 1}, timeout=10)
         assert resp.status_code == 200, resp.text
         yield World(health_env, kube, nsx, http, antrea)
-        http.close()
-    kube.close()
 
 
-class Adapter:
-    """One adapter process-equivalent (a manager in a thread); closes what it opened."""
+class Adapter(worlds.ManagerThread):
+    """One adapter process-equivalent (a manager in a thread)."""
 
     def __init__(self, world: World, options: ManagerOptions | None = None) -> None:
-        self.kube = KubeClient.from_kubeconfig(world.env.kubeconfig)
-        self.nsx = world.nsx_client()
-        self.manager = Manager(self.kube, options or ManagerOptions())
-        self.thread = threading.Thread(target=self.manager.start, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.manager.stop()
-        self.thread.join(15)
-        assert not self.thread.is_alive()
-        self.nsx.close()
-        self.kube.close()
+        super().__init__(world.env.kubeconfig, world.nsx, options, nsx_retry=HEARTBEAT_RETRY, nsx_timeout=(2.0, 5.0))
 
 
 class Mp(Adapter):
@@ -147,20 +104,14 @@ class Ccp(Adapter):
 
 @pytest.fixture
 def ccp(world: World) -> Iterator[Ccp]:
-    adapter = Ccp(world)
-    adapter.start()
-    yield adapter
-    if adapter.thread.is_alive():
-        adapter.stop()
+    with Ccp(world) as adapter:
+        yield adapter
 
 
 @pytest.fixture
 def mp(world: World, ccp: Ccp) -> Iterator[Mp]:
-    adapter = Mp(world)
-    adapter.start()
-    yield adapter
-    if adapter.thread.is_alive():
-        adapter.stop()
+    with Mp(world) as adapter:
+        yield adapter
 
 
 def mp_liveness(world: World) -> AdapterLiveness:
@@ -329,5 +280,4 @@ def test_only_the_leader_reports_and_a_standby_takes_over(world: World, ccp: Ccp
                  what="mp-b publishes the MP liveness")
     finally:
         for adapter in (first, second):
-            if adapter.thread.is_alive():
-                adapter.stop()
+            adapter.stop()

@@ -4,54 +4,32 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
-from kubernetes import config as kube_config
 
 from controllers.ccp.adapter import setup_ccp
 from controllers.ccp.settings import CcpSettings
 from controllers.ccp.translate import cluster_path
 from controllers.mp.stats import MpStatsSettings, StatsReporter, setup_mp_stats
-from crds import MANIFEST_DIR
-from nsx.auth import BasicAuth
-from nsx.client import NsxClient
-from nsx.tls import TlsSettings
-from reconciler.client import KubeClient
-from reconciler.envtest import EnvConfig, Environment
 from reconciler.errors import NotFound
-from reconciler.manager import Manager, ManagerOptions
 from sim.antrea.stats import PolicyStats
 from sim.nsx import NsxSimulator
+from tests import worlds
 
 CLUSTER = "c1"
 POLICIES = "/policy/api/v1/infra/domains/default/security-policies"
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (KeyError, IndexError, NotFound):
-            last = None
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout} s (last: {last!r})")
+    return worlds.wait_for(check, timeout, what, ignore=(KeyError, IndexError, NotFound))
 
 
 @dataclass
-class World:
-    env: EnvConfig
-    kube: KubeClient
-    nsx: NsxSimulator
+class World(worlds.World):
     http: requests.Session
     stats: PolicyStats
 
@@ -72,47 +50,23 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    workdir = tmp_path_factory.mktemp("mp-stats")
-    env = Environment(crd_paths=[MANIFEST_DIR], kubeconfig_path=workdir / "kubeconfig")  # stats CRD: PolicyStats.start
-    cfg = env.start()
-    kube = cfg.client()
-    api = kube_config.new_client_from_config(config_file=str(cfg.kubeconfig))
-    stats = PolicyStats(api, interval=None).start()
-    with NsxSimulator(tls=True) as nsx:
-        http = requests.Session()
-        http.auth = (nsx.username, nsx.password)
-        http.verify = str(nsx.ca_file)
-        http.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override the simulator's CA
-        resp = http.put(nsx.url + "/policy/api/v1" + cluster_path(CLUSTER),
-                        json={"resource_type": "ClusterControlPlane", "display_name": CLUSTER}, timeout=10)
-        assert resp.status_code == 200, resp.text
-        yield World(cfg, kube, nsx, http, stats)
-        http.close()
-    stats.stop()
-    api.close()
-    kube.close()
-    env.stop()
+    # The stand-in's stats.antrea.io CRD is installed by PolicyStats.start.
+    with worlds.control_plane(tmp_path_factory.mktemp("mp-stats")) as cfg, cfg.client() as kube, \
+            worlds.official_api(cfg) as api:
+        stats = PolicyStats(api, interval=None).start()
+        try:
+            with NsxSimulator(tls=True) as nsx, worlds.nsx_admin(nsx) as http:
+                worlds.register_cluster(http, nsx, CLUSTER)
+                yield World(cfg, kube, nsx, http, stats)
+        finally:
+            stats.stop()
 
 
-class Adapter:
+class Adapter(worlds.ManagerThread):
     """One adapter process-equivalent: CCP controllers plus the statistics reporter."""
 
     def __init__(self, world: World, stats_interval: float = 0.2) -> None:
-        self.kube = KubeClient.from_kubeconfig(world.env.kubeconfig)
-        self.nsx = NsxClient([world.nsx.url], BasicAuth(world.nsx.username, world.nsx.password),
-                             tls=TlsSettings(ca_file=str(world.nsx.ca_file)))
-        self.manager = Manager(self.kube, ManagerOptions())
+        super().__init__(world.env.kubeconfig, world.nsx)
         setup_ccp(self.manager, self.nsx, CcpSettings(cluster_name=CLUSTER, nsx_poll_interval=0.2))
         self.reporter: StatsReporter = setup_mp_stats(
             self.manager, self.nsx, MpStatsSettings(cluster_name=CLUSTER, stats_interval=stats_interval))
-        self.thread = threading.Thread(target=self.manager.start, daemon=True)
-
-    def __enter__(self) -> Adapter:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.manager.stop()
-        self.thread.join(15)
-        self.nsx.close()
-        self.kube.close()

@@ -4,30 +4,22 @@ become ACNPs, plus the traceflow service) for the whole module."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import requests
-from kubernetes import config as kube_config
 
 from controllers.ccp.adapter import setup_ccp
 from controllers.ccp.settings import CcpSettings
-from controllers.ccp.translate import cluster_path
 from controllers.mp.traceflow import MpTraceflow, MpTraceflowSettings, setup_mp_traceflow
-from crds import MANIFEST_DIR
-from nsx.auth import BasicAuth
-from nsx.client import NsxClient
-from nsx.tls import TlsSettings
 from reconciler.client import KubeClient
-from reconciler.envtest import EnvConfig, Environment
+from reconciler.envtest import EnvConfig
 from reconciler.errors import NotFound
-from reconciler.manager import Manager, ManagerOptions
 from sim.antrea.traceflow import TraceflowRunner
 from sim.nsx import NsxSimulator
+from tests import worlds
 
 CLUSTER = "c1"
 NS = "shop"
@@ -43,45 +35,22 @@ PODS = {
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (KeyError, IndexError, NotFound):
-            last = None
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout} s (last: {last!r})")
+    return worlds.wait_for(check, timeout, what, ignore=(KeyError, IndexError, NotFound))
 
 
-class Adapter:
-    """One adapter process-equivalent: CCP controllers plus the traceflow service, in a thread."""
+class Adapter(worlds.ManagerThread):
+    """One adapter process-equivalent: CCP controllers plus the traceflow service, started at once."""
 
     def __init__(self, env: EnvConfig, nsx: NsxSimulator) -> None:
-        self.kube = KubeClient.from_kubeconfig(env.kubeconfig)
-        self.nsx = NsxClient([nsx.url], BasicAuth(nsx.username, nsx.password),
-                             tls=TlsSettings(ca_file=str(nsx.ca_file)))
-        self.manager = Manager(self.kube, ManagerOptions())
+        super().__init__(env.kubeconfig, nsx)
         setup_ccp(self.manager, self.nsx, CcpSettings(cluster_name=CLUSTER, nsx_poll_interval=0.2))
         self.traceflow: MpTraceflow = setup_mp_traceflow(self.manager, self.nsx, MpTraceflowSettings(
             cluster_name=CLUSTER, poll_timeout=1, timeout=5, grace=2.0))  # room for a restart under load
-        self.thread = threading.Thread(target=self.manager.start, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.manager.stop()
-        self.thread.join(15)
-        self.nsx.close()
-        self.kube.close()
+        self.start()
 
 
 @dataclass
-class World:
-    env: EnvConfig
-    kube: KubeClient
-    nsx: NsxSimulator
+class World(worlds.World):
     http: requests.Session
     antrea: TraceflowRunner
     adapter: Adapter
@@ -125,8 +94,7 @@ class World:
 
 def _populate(kube: KubeClient, uids: dict[str, str]) -> None:
     for node in ("n1", "n2"):
-        uids[node] = kube.create(("v1", "Node"), {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})[
-            "metadata"]["uid"]
+        uids[node] = worlds.create_node(kube, node)
     kube.create(("v1", "Namespace"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     for name, (labels, node, ip) in PODS.items():
         pod = kube.create(("v1", "Pod"), {"apiVersion": "v1", "kind": "Pod",
@@ -144,29 +112,18 @@ def _populate(kube: KubeClient, uids: dict[str, str]) -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    workdir = tmp_path_factory.mktemp("mp-traceflow")
-    env = Environment(crd_paths=[MANIFEST_DIR], kubeconfig_path=workdir / "kubeconfig")
-    cfg = env.start()
-    kube = cfg.client()
-    uids: dict[str, str] = {}
-    _populate(kube, uids)
-    api = kube_config.new_client_from_config(config_file=str(cfg.kubeconfig))
-    antrea = TraceflowRunner(api, run_time=0.2).start()
-    with NsxSimulator(tls=True) as nsx:
-        http = requests.Session()
-        http.auth = (nsx.username, nsx.password)
-        http.verify = str(nsx.ca_file)
-        http.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override the simulator's CA
-        resp = http.put(nsx.url + POLICY + cluster_path(CLUSTER),
-                        json={"resource_type": "ClusterControlPlane", "display_name": CLUSTER}, timeout=10)
-        assert resp.status_code == 200, resp.text
-        world = World(cfg, kube, nsx, http, antrea, Adapter(cfg, nsx), uids)
-        try:
-            yield world
-        finally:
-            world.adapter.stop()
-            http.close()
-    antrea.stop()
-    api.close()
-    kube.close()
-    env.stop()
+    with worlds.control_plane(tmp_path_factory.mktemp("mp-traceflow")) as cfg, cfg.client() as kube:
+        uids: dict[str, str] = {}
+        _populate(kube, uids)
+        with worlds.official_api(cfg) as api:
+            antrea = TraceflowRunner(api, run_time=0.2).start()
+            try:
+                with NsxSimulator(tls=True) as nsx, worlds.nsx_admin(nsx) as http:
+                    worlds.register_cluster(http, nsx, CLUSTER)
+                    world = World(cfg, kube, nsx, http, antrea, Adapter(cfg, nsx), uids)
+                    try:
+                        yield world
+                    finally:
+                        world.adapter.stop()
+            finally:
+                antrea.stop()

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import time
 
-from mp_traceflow_world import CLUSTER, POLICY, TRACEFLOW, World, wait_for
-
 from controllers.ccp.translate import cluster_path
+from tests.integration.mp_traceflow.mp_traceflow_world import CLUSTER, POLICY, TRACEFLOW, World, wait_for
 
 DOMAIN = f"{POLICY}/infra/domains/default"
 FORWARDED = "AntreaTraceflowObservationForwarded"

@@ -239,7 +239,8 @@ def test_applied_to_intersected_with_a_service_group_is_an_error() -> None:
 
 @pytest.mark.parametrize("flag", ["sources_excluded", "destinations_excluded"])
 def test_negated_groups_are_errors(flag: str) -> None:
-    assert flag in only_error(run([policy("p1", rule("r1", **{flag: True}))]), "p1")
+    extra: dict[str, Any] = {flag: True}
+    assert flag in only_error(run([policy("p1", rule("r1", **extra))]), "p1")
 
 
 @pytest.mark.parametrize(("nsx", "antrea"), [("ALLOW", "Allow"), ("DROP", "Drop"), ("REJECT", "Reject")])

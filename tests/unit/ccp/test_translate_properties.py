@@ -365,9 +365,10 @@ def test_group_reference_depth_and_huge_names_are_bounded(depth: int, ok: bool) 
         groups.append({"id": f"g{i}", "group_type": ["ANTREA"],
                        "expression": [{"resource_type": "PathExpression", "paths": [f"{G}g{i - 1}"]}]})
     long_id = "Ω" * 5000
-    policies = [{"id": long_id, "category": "Application", "scope": [P], "display_name": "d" * 10_000,
-                 "rules": [{"id": "r", "source_groups": [f"{G}g299"], "destination_groups": ["ANY"],
-                            "services": ["ANY"], "action": "ALLOW"}]}]
+    policies: list[dict[str, Any]] = [
+        {"id": long_id, "category": "Application", "scope": [P], "display_name": "d" * 10_000,
+         "rules": [{"id": "r", "source_groups": [f"{G}g299"], "destination_groups": ["ANY"],
+                    "services": ["ANY"], "action": "ALLOW"}]}]
     policies[0]["rules"][0]["source_groups"] = [f"{G}g{depth - 1}"]
     result = translate(NsxSnapshot.from_lists(policies, groups), CLUSTER)
     if not ok:

@@ -104,16 +104,18 @@ def test_ccp_runs_from_the_bootstrap_objects_until_sigterm(world: CliWorld) -> N
     assert released["spec"]["holderIdentity"] == ""  # a clean stop says so at once
 
 
-def test_dry_run_plans_but_writes_nothing_to_kubernetes(world: CliWorld) -> None:
+def test_dry_run_plans_but_writes_nothing_to_kubernetes_or_nsx(world: CliWorld) -> None:
     cluster = "cli-dry"
     server = world.env.server
+    # A dry run does not register the cluster: an admin did (NSX refuses policies for unknown clusters).
+    resp = world.http.put(world.nsx.url + "/policy/api/v1" + cluster_path(cluster), json={
+        "resource_type": "ClusterControlPlane", "display_name": cluster}, timeout=10)
+    assert resp.status_code == 200, resp.text
     started = time.time()  # requests are logged when answered: filter on arrival time, not by clearing
     log = world.workdir / "dry-run.log"
     proc = start_cli("ccp", *world.nsx_flags(), "--cluster-name", cluster, "--cluster-id", "dry-id",
                      "--dry-run", "--health-probe-bind-address", "0", "--nsx-poll-interval", "0.5", log=log)
     try:
-        wait_for(lambda: world.nsx_get("/policy/api/v1" + cluster_path(cluster)).status_code == 200,
-                 "registration")
         resp = world.http.patch(world.nsx.url + f"{DOMAIN}/security-policies/dry-pol", json={
             "resource_type": "SecurityPolicy", "category": "Emergency", "sequence_number": 1,
             "scope": [cluster_path(cluster)], "rules": []}, timeout=10)
@@ -131,4 +133,8 @@ def test_dry_run_plans_but_writes_nothing_to_kubernetes(world: CliWorld) -> None
     assert proc.returncode == 0, output
     writes = [r for r in server.requests if r.time >= started and r.method in ("POST", "PUT", "PATCH", "DELETE")]
     assert writes == [], writes
+    # The only write NSX saw is the test's own PATCH of the policy.
+    nsx_writes = [(r.method, r.path) for r in world.nsx.state.requests
+                  if r.time_ms >= started * 1000 and r.method != "GET"]
+    assert [w for w in nsx_writes if not w[1].endswith("/security-policies/dry-pol")] == []
     assert kube_names(world, ACNP, "dry-pol") == []

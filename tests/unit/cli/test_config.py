@@ -149,8 +149,12 @@ SAMPLES = {
     "reconcile_interval": ("1h", 3600.0),
     "nsx_poll_interval": ("2s", 2.0), "realization_timeout": ("90", 90.0), "inventory_batch_size": ("10", 10),
     "inventory_batch_period": ("3s", 3.0), "stats_interval": ("2m", 120.0), "heartbeat_interval": ("15s", 15.0),
-    "max_concurrent_reconciles": ("3", 3), "graceful_shutdown_timeout": ("5s", 5.0), "leader_elect": ("true", True),
+    "max_concurrent_reconciles": ("3", 3), "realization_workers": ("3", 3), "inventory_workers": ("5", 5),
+    "realization_batch_period": ("250ms", 0.25), "realization_batch_size": ("100", 100),
+    "traceflow_workers": ("6", 6), "graceful_shutdown_timeout": ("5s", 5.0), "leader_elect": ("true", True),
     "leader_election_namespace": ("le", "le"), "metrics_bind_address": (":9", ":9"),
+    "leader_elect_lease_duration": ("20s", 20.0), "leader_elect_renew_deadline": ("12s", 12.0),
+    "leader_elect_retry_period": ("3s", 3.0),
     "health_probe_bind_address": (":10", ":10"), "log_level": ("debug", "debug"), "log_format": ("json", "json"),
     "dry_run": ("true", True),
 }

@@ -476,3 +476,44 @@ def test_apply_runs_writes_in_parallel_up_to_concurrency(concurrency: int) -> No
     }
     apply(plan(desired, {}), SlowWriter(), concurrency=concurrency)
     assert peak == concurrency
+
+
+def test_parallel_apply_reports_outcomes_in_plan_order_each_write_once() -> None:
+    """Worker threads pick writes in any order; the outcome list still follows the plan, and no
+    write is issued twice or skipped."""
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    class JitterWriter(RecordingWriter):
+        def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+            name = obj["metadata"]["name"]
+            time.sleep(0.001 * (int(name) % 3))  # finish out of order
+            with lock:
+                seen.append(name)
+            return obj
+
+    desired: dict[ObjKey, dict[str, Any]] = {
+        ("X", "", str(i)): {"kind": "X", "metadata": {"name": str(i)}} for i in range(100)
+    }
+    p = plan(desired, {})
+    outcomes = apply(p, JitterWriter(), concurrency=8)
+    assert [o.key for o in outcomes] == p.create_keys
+    assert sorted(seen, key=int) == [str(i) for i in range(100)]
+    assert all(o.ok and o.result is not None for o in outcomes)
+
+
+def test_apply_passes_on_what_is_not_an_ordinary_failure() -> None:
+    """An Exception becomes a failed outcome; a BaseException raised in a worker thread (an
+    interrupt, SystemExit) is not swallowed by the thread but re-raised to the caller."""
+
+    class Interrupting(RecordingWriter):
+        def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+            if obj["metadata"]["name"] == "5":
+                raise KeyboardInterrupt
+            return obj
+
+    desired: dict[ObjKey, dict[str, Any]] = {
+        ("X", "", str(i)): {"kind": "X", "metadata": {"name": str(i)}} for i in range(10)
+    }
+    with pytest.raises(KeyboardInterrupt):
+        apply(plan(desired, {}), Interrupting(), concurrency=4)
