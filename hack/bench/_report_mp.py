@@ -34,7 +34,7 @@ from typing import Any
 
 import requests
 
-from hack.bench._report_ccp import run_child
+from hack.bench._report_ccp import base_ratios, run_child
 from hack.bench._report_nsx_count import NsxRequestCounter
 from hack.bench.mp import _start, populate
 from reconciler.client import KubeClient
@@ -159,16 +159,7 @@ def _measure(r: dict[str, Any], workdir: Path, kubeconfig: Path, nsx_url: str, b
     finally:
         counter.close()
     r["peak_rss_mib"] = max(r["peak_rss_mib_cold"], r["peak_rss_mib_restart"])
-
-    def over(a: str, b: str) -> float | None:
-        return round(r[a] / r[b], 3) if r.get(b) else None
-
-    r["cold_ratio"] = over("cold_s", "baseline_cold_s")
-    r["restart_ratio"] = over("restart_s", "baseline_restart_s")
-    r["cold_writes_ratio"] = over("cold_writes", "baseline_writes")
-    r["rss_ratio"] = over("peak_rss_mib", "baseline_rss_mib")
-    r["cold_nsx_requests_ratio"] = over("cold_nsx_requests", "baseline_nsx_requests")
-    r["restart_nsx_requests_ratio"] = over("restart_nsx_requests", "baseline_nsx_read_requests")
+    base_ratios(r, "baseline_nsx_read_requests")
 
 
 def _replay(base_url: str, password: str, source_url: str, cluster_id: str,

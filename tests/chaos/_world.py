@@ -34,6 +34,7 @@ from controllers.mp.inventory_reconciler import WATCHED, InventoryReconciler
 from controllers.mp.inventory_settings import InventorySettings
 from crds import MANIFEST_DIR
 from hack.bench._ccp_common import exact_diff, managed_objects, nsx_desired
+from hack.bench._ccp_common import wait_until as _wait_until
 from nsx.auth import BasicAuth
 from nsx.client import NsxClient
 from nsx.tls import TlsSettings
@@ -77,14 +78,8 @@ UNMANAGED = (("Tier", "chaos-unmanaged-tier"), ("ClusterGroup", "chaos-unmanaged
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r})")
+    """The bench rigs' poll loop, at a gentler default interval for the scenarios' heavier checks."""
+    return _wait_until(check, timeout, what, interval)
 
 
 class NsxAdmin:
