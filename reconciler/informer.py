@@ -222,7 +222,9 @@ class SharedInformer:
 
     @property
     def last_sync_resource_version(self) -> str:
-        """The resourceVersion the informer would resume from."""
+        """The resourceVersion the informer would resume from. Every event up to it is already in
+        the store (and was handed to the handlers): read this *before* the store, and an object of
+        yours at or below it that the store lacks was deleted, not "not seen yet"."""
         return self.watcher.resource_version
 
     @property

@@ -4,6 +4,9 @@ The stream reads::
 
     Init, InitApply(obj)*, InitDone, (Apply(obj) | Delete(obj))*, [Init, InitApply*, InitDone, ...]
 
+``resource_version`` never runs ahead of the consumer: it moves past an event only after the
+consumer asked for the next one (bookmarks, which the consumer never sees, move it at once).
+
 Every (re)list is framed by ``Init``/``InitDone``; the consumer swaps in the listed set on
 ``InitDone`` and treats whatever it held that is absent as deleted (the Replace/purge rule, spec
 §1.2/§5.5). Bookmarks never leave this module: they only advance the resourceVersion to resume from.
@@ -231,9 +234,9 @@ class Watcher:
                 list_rv = str((page.get("metadata") or {}).get("resourceVersion") or "")
             for item in page.get("items") or []:
                 yield InitApply(item)
-        self.resource_version = list_rv
         self.lists += 1
         yield InitDone(list_rv)
+        self.resource_version = list_rv
 
     def _watch_once(self) -> Iterator[Event]:
         timeout = random.randint(self.min_watch_timeout, 2 * self.min_watch_timeout)
@@ -253,13 +256,17 @@ class Watcher:
                 events += 1
                 obj = raw.get("object") or {}
                 rv = (obj.get("metadata") or {}).get("resourceVersion")
-                if rv:
-                    self.resource_version = str(rv)
                 kind = raw.get("type")
                 if kind in ("ADDED", "MODIFIED"):
                     yield Apply(obj)
                 elif kind == "DELETED":
                     yield Delete(obj)
+                # Advanced only once the consumer is done with the event (a generator resumes
+                # when asked for the next one): whoever reads ``resource_version`` and then the
+                # consumer's store finds everything up to it there — a reader that saw the version
+                # first could otherwise take an object still being stored for one deleted since.
+                if rv:
+                    self.resource_version = str(rv)
         finally:
             with self._lock:
                 self._stream = None

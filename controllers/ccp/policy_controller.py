@@ -159,6 +159,9 @@ class PolicyReconciler:
         errors: dict[str, list[str]] = {
             path: list(translation.errors.get(path, [])) for path in translation.policy_names
         }
+        # The versions first, the caches second: each cache then holds everything up to its
+        # version, so a write of ours at or below it that the cache lacks was deleted since.
+        seen = {kind: version() for kind, version in self._synced_versions.items()}
         observed_tiers = list(self._caches["Tier"]())
         self._tier_clashes(translation, observed_tiers, errors)
         desired: dict[Key, dict[str, Any]] = self._stamp(translation, snapshot, per_policy)
@@ -171,7 +174,7 @@ class PolicyReconciler:
             for obj in self._caches[kind]():
                 if is_managed(obj):
                     observed[object_key(obj)] = obj
-        self._overlay_recent_writes(observed)
+        self._overlay_recent_writes(observed, seen)
         self._hold(translation, desired, observed)
         the_plan = plan(desired, observed, compare=self._compare)
         self._remember_in_sync(desired, observed, the_plan)
@@ -360,7 +363,7 @@ class PolicyReconciler:
             elif outcome.result is not None:
                 self._recent[key] = (dict(outcome.result), now)
 
-    def _overlay_recent_writes(self, observed: dict[Key, dict[str, Any]]) -> None:
+    def _overlay_recent_writes(self, observed: dict[Key, dict[str, Any]], seen: Mapping[str, str]) -> None:
         now = time.monotonic()
         for key, (written, at) in list(self._recent.items()):
             cached = observed.get(key)
@@ -373,19 +376,12 @@ class PolicyReconciler:
                 else:
                     del self._recent[key]
                 continue
-            if cached is None and self._cache_has_seen(key[0], written):
+            if cached is None and _cache_has_seen(seen.get(key[0]), written):
                 del self._recent[key]  # deleted after our write: it must be recreated
             elif cached is None or _newer(written, cached):
                 observed[key] = written
             else:
                 del self._recent[key]  # the cache caught up
-
-    def _cache_has_seen(self, kind: str, written: Mapping[str, Any]) -> bool:
-        version = self._synced_versions.get(kind)
-        if version is None:
-            return False
-        seen, ours = version(), _rv(written)
-        return seen.isdigit() and ours.isdigit() and int(seen) >= int(ours)
 
     def _ours_already(self, outcome: Outcome) -> bool:
         """A create answered AlreadyExists is a clash only if the existing object is not ours."""
@@ -474,6 +470,13 @@ class PolicyReconciler:
 
 
 _RECENT_TTL = 60.0
+
+
+def _cache_has_seen(seen: str | None, written: Mapping[str, Any]) -> bool:
+    """Whether a cache that has applied every event up to resourceVersion ``seen`` has seen
+    ``written`` (only numeric versions compare; anything else answers "not yet", the safe side)."""
+    ours = _rv(written)
+    return seen is not None and seen.isdigit() and ours.isdigit() and int(seen) >= int(ours)
 
 
 def _rv(obj: Mapping[str, Any]) -> str:

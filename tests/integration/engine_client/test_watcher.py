@@ -65,13 +65,60 @@ def test_stream_frames_the_list_then_live_changes(
     assert isinstance(initial[0], Init)
     assert sorted(e.obj["metadata"]["name"] for e in initial if isinstance(e, InitApply)) == [
         f"l-{i}" for i in range(5)]
-    assert initial[-1].resource_version == w.watcher.resource_version != ""
+    listed_rv = initial[-1].resource_version
+    assert listed_rv != ""
+    _wait_for(lambda: w.watcher.resource_version == listed_rv, "the resume point moved to the list's version")
     kube_client.create(CM, make_cm("live", ns))
     kube_client.delete(CM, "l-0", ns)
     applied, deleted = w.next(), w.next()
     assert isinstance(applied, Apply) and applied.obj["metadata"]["name"] == "live"
     assert isinstance(deleted, Delete) and deleted.obj["metadata"]["name"] == "l-0"
     assert w.watcher.lists == 1
+
+
+def _wait_for(cond: Any, what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def test_resume_point_never_runs_ahead_of_the_consumer(
+    kube_client: KubeClient, kube_namespace: str, make_cm: Any
+) -> None:
+    """While the consumer holds an event, the watcher's version still points before it: a reader
+    taking the version and then the consumer's store finds every event up to that version stored
+    (the CCP policy controller tells "deleted since our write" from "not seen yet" this way)."""
+    ns = kube_namespace
+    kube_client.create(CM, make_cm("before", ns))
+    watcher = Watcher(kube_client, CM, ns, backoff=Backoff(initial=0.05, cap=0.2))
+    seen: list[tuple[str, str, str]] = []  # (event, its version, the watcher's version meanwhile)
+    done = threading.Event()
+
+    def consume() -> None:
+        for ev in watcher:
+            if isinstance(ev, InitDone):
+                seen.append(("InitDone", ev.resource_version, watcher.resource_version))
+            elif isinstance(ev, (Apply, Delete)):
+                seen.append((type(ev).__name__, ev.obj["metadata"]["resourceVersion"], watcher.resource_version))
+                if ev.obj["metadata"]["name"] == "last":
+                    done.set()
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    try:
+        _wait_for(lambda: bool(seen), "the initial list arrived")
+        for name in ("a", "b", "last"):
+            kube_client.create(CM, make_cm(name, ns))
+        assert done.wait(10), seen
+        assert [s[0] for s in seen] == ["InitDone", "Apply", "Apply", "Apply"]
+        for what, version, meanwhile in seen:
+            assert meanwhile == "" or int(meanwhile) < int(version), (what, version, meanwhile)
+        # and it does catch up once the consumer moves on
+        _wait_for(lambda: watcher.resource_version != seen[-1][2], "the version moved past the last event")
+    finally:
+        watcher.stop()
+        thread.join(5)
 
 
 def test_bookmarks_advance_the_resume_point_of_a_quiet_watch(
