@@ -131,9 +131,20 @@ def setup_ccp(manager: Manager, nsx: NsxClient, settings: CcpSettings) -> CcpAda
                 delay = min(delay * 2, 60.0)
 
     def poll_nsx(stop: threading.Event) -> None:
-        """Fetch intent every poll interval; wake the policy controller on change or recovery."""
+        """Fetch intent every poll interval; wake the policy controller on change or recovery.
+
+        The first run of the policy controller reads NSX itself (after its start-up digest check,
+        which must not compete with a full read for the interpreter): this loop only wakes it at
+        start and polls from one interval later. A poll due while a policy run is in progress
+        waits for its end: what it finds could only be applied after that run, and at scale each
+        poll is dozens of requests (a search page per 1,000 objects) competing with the run."""
         down = False
+        adapter.resync()
+        stop.wait(settings.nsx_poll_interval)
         while not stop.is_set():
+            while not policy.idle.wait(0.5):
+                if stop.is_set():
+                    return
             started = time.monotonic()  # a fixed period: a slow read must not stretch the interval
             try:
                 update = intent.fetch()
@@ -150,8 +161,10 @@ def setup_ccp(manager: Manager, nsx: NsxClient, settings: CcpSettings) -> CcpAda
 
     manager.add_runnable(register)
     manager.add_runnable(poll_nsx)
-    policy.prefetch_revisions()  # the start-up digest check's NSX search, also during those lists
-    intent.prefetch()  # overlaps the informers' initial lists (runnables start after them)
+    # The start-up digest check's NSX search runs during the informers' initial lists. The full
+    # NSX read does not: on a restart it would compete for the interpreter with those lists and
+    # that search, and only the first reconcile needs it — after the check said "in sync" or not.
+    policy.prefetch_revisions()
     manager.add(policy_controller)
     manager.add(realization_controller)
     manager.add_runnable(realization.reporter.runnable(fence=manager.may_write))  # batched reports to NSX

@@ -88,7 +88,6 @@ class NsxIntent:
         self._full_next = True
         self._last_full = 0.0
         self._search = True  # False once NSX refused the search query: poll with full lists
-        self._unannounced = False  # a prefetch read changes that no fetch() reported yet
         self._dirty = False  # objects changed that no snapshot holds yet (a poll failed half-way)
         self.healthy = False
         """False after a failed fetch, until the next one succeeds (feeds readiness and health)."""
@@ -99,37 +98,16 @@ class NsxIntent:
 
     def fetch(self) -> IntentUpdate:
         """Bring the snapshot up to date; raise on NSX errors (the caller retries)."""
-        return self._fetch_and_tell(prefetch=False)
-
-    def _fetch_and_tell(self, *, prefetch: bool) -> IntentUpdate:
         with self._fetching:
             try:
                 update = self._fetch()
             except Exception:
                 self.healthy = False
                 raise
-            if self._unannounced and not prefetch:  # the poller's first fetch always wakes the controller
-                update = IntentUpdate(update.snapshot, True)
-            self._unannounced = prefetch
         if update.changed:
             for callback in list(self.on_change):
                 callback(update.snapshot)
         return update
-
-    def prefetch(self) -> threading.Thread:
-        """Read NSX once in the background now: the manager starts the poller only once the
-        informer caches are synced, and at start-up the first read (and the translation it
-        triggers through :attr:`on_change`) can overlap that instead of following it."""
-
-        def read() -> None:
-            try:
-                self._fetch_and_tell(prefetch=True)
-            except Exception as err:  # the poller and the first reconcile read (and report) again
-                logger.info("reading NSX intent ahead of start-up failed: {}", err)
-
-        thread = threading.Thread(target=read, name="nsx-intent-prefetch", daemon=True)
-        thread.start()
-        return thread
 
     def ensure(self) -> NsxSnapshot:
         """The current snapshot, fetching one only if none was ever fetched (so the first poll and

@@ -139,6 +139,10 @@ class PolicyReconciler:
         self._stamped: dict[Key, tuple[Mapping[str, Any], source_digest.Inputs, str, dict[str, Any]]] = {}
         self._start_checked = False
         self._start_answered = threading.Event()
+        self.idle = threading.Event()
+        """Set while no run is in progress: the NSX poller waits for it, since a change it found
+        during a run (a long apply at start-up) could only be acted on after that run anyway."""
+        self.idle.set()
         self._revisions: tuple[threading.Thread, list[Any]] | None = None
         self.start_verdict: source_digest.Verdict | None = None
         """The start-up digest check's answer (None until the first run made it)."""
@@ -146,6 +150,13 @@ class PolicyReconciler:
         """How many full translations had run when the start-up check answered."""
 
     def reconcile(self, request: Request) -> Result:
+        self.idle.clear()
+        try:
+            return self._reconcile(request)
+        finally:
+            self.idle.set()
+
+    def _reconcile(self, request: Request) -> Result:
         if not self._start_checked:
             self._start_checked = True
             self._check_at_start()
@@ -297,6 +308,13 @@ class PolicyReconciler:
             self._start_answered.set()
 
     def _check_digests(self) -> None:
+        observed: list[Mapping[str, Any]] = [t for t in self._caches["Tier"]() if is_managed(t)]
+        for kind in ("ClusterGroup", "ClusterNetworkPolicy"):
+            observed.extend(o for o in self._caches[kind]() if is_managed(o))
+        if not observed:  # a first start: nothing to vouch for, and no reason to wait for the search
+            self._revisions = None
+            logger.info("start-up digest check: no managed objects yet; translating")
+            return
         revisions: Any
         try:
             if self._revisions is not None:
@@ -310,9 +328,6 @@ class PolicyReconciler:
         except Exception as err:  # an NSX that refuses the search: the full translation decides
             logger.info("start-up digest check skipped: {}", err)
             return
-        observed: list[Mapping[str, Any]] = [t for t in self._caches["Tier"]() if is_managed(t)]
-        for kind in ("ClusterGroup", "ClusterNetworkPolicy"):
-            observed.extend(o for o in self._caches[kind]() if is_managed(o))
         verdict = source_digest.check(
             observed, self._settings_text, source_digest.search_lookup(revisions, self._intent.predefined),
             revisions.get("policies", {}).keys(), tiers(self._settings.tier_priority_base).keys())

@@ -7,9 +7,13 @@ and the exact comparison), so the report measures what the benchmark measures, a
 * cold convergence: spawn of the adapter on an empty API server until its first successful writing
   reconcile (as ``ccp.py``), next to the same translated objects created one after the other with the
   official client into a second fresh API server (the physical limit);
-* restart with nothing changed: spawn until the first reconcile that found nothing to write, next to
-  one bare LIST of the three kinds with the official client (in its own process, which also gives the
-  memory floor, see ``_report_list_child.py``); writes counted from the API server's request log;
+* restart with nothing changed: from the adapter's start ("ready", after interpreter and imports)
+  until it is in sync (the start-up source-digest check, or else the first reconcile that found
+  nothing to write), as ``ccp.py`` measures issue 5's figure, next to one bare LIST of the three
+  kinds with the official client (in its own process, which also gives the memory floor, see
+  ``_report_list_child.py``); the full translate-and-compare that follows is recorded beside it
+  (``restart_full_compare_s``, against LIST + one NSX read); writes counted from the API server's
+  request log;
 * NSX requests of the adapter (cold: spawn to in sync; restart: spawn to in sync), next to the
   requests of one bare fetch of the intent (the three paged lists);
 * peak RSS (VmHWM) of the adapter process, next to the LIST process's.
@@ -148,9 +152,14 @@ def _measure(r: dict[str, Any], workdir: Path, nsx: NsxSim, kube_a: KubeApi, kub
     again = runner(kube_a, nsx, workdir, poll, "report-restart")
     try:
         ready = again.wait_event(lambda e: e.get("event") == "ready", 120, "ready")
+        declared = again.wait_declared_in_sync(timeout)
         synced = again.wait_in_sync(timeout)
-        r["restart_s"] = round(synced["t1"] - again.started, 3)
-        r["restart_ready_to_in_sync_s"] = round(synced["t1"] - ready["t"], 3)  # without process start-up
+        # Issue 5's figure, as ccp.py measures it: adapter start ("ready") to "in sync".
+        r["restart_s"] = round(declared["t"] - ready["t"], 3)
+        r["restart_in_sync_how"] = declared["how"]
+        r["restart_spawn_to_in_sync_s"] = round(declared["t"] - again.started, 3)
+        # The full translation and compare that follows (what reverts drift), from "ready" too.
+        r["restart_full_compare_s"] = round(synced["t1"] - ready["t"], 3)
         r["restart_nsx_requests"] = counter.total() - before
         r["peak_rss_mib_restart"] = round((again.peak_rss_kib() or 0) / 1024, 1)
         time.sleep(poll + 1.0)  # a late write would land now
@@ -184,4 +193,4 @@ def ratios(r: dict[str, Any]) -> None:
     # Not issue 5's target, shown beside it: a restart must also read NSX, which a LIST does not.
     if r.get("baseline_restart_s") is not None and r.get("baseline_nsx_fetch_s") is not None:
         r["baseline_list_and_fetch_s"] = round(r["baseline_restart_s"] + r["baseline_nsx_fetch_s"], 3)
-        r["restart_vs_list_and_fetch_ratio"] = over(r, "restart_s", "baseline_list_and_fetch_s")
+        r["restart_vs_list_and_fetch_ratio"] = over(r, "restart_full_compare_s", "baseline_list_and_fetch_s")

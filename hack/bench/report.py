@@ -55,9 +55,12 @@ METHOD = f"""
   other with `CustomObjectsApi.create_cluster_custom_object` into a second fresh API server.
   Writes: POST/PUT/PATCH/DELETE of Antrea objects in the API server's request log, next to one
   create per object.
-* **CCP restart** — a new adapter process, nothing changed, spawn until its first reconcile that
-  found nothing to write; writes counted until one poll interval + 1 s after that. **Baseline**: one
-  LIST of each of the three kinds with the official client (median of 3, own process).
+* **CCP restart** — a new adapter process, nothing changed, from its start ("ready": interpreter and
+  imports done, as `ccp.py` measures issue 5's figure) until in sync: the start-up source-digest
+  check, or else the first reconcile that found nothing to write. Writes counted until one poll
+  interval + 1 s after the full translate-and-compare that follows. **Baseline**: one LIST of each
+  of the three kinds with the official client (median of 3, own process). The full compare (from
+  "ready") is also set against LIST + one bare NSX read, since it must read both.
 * **MP cold** — the adapter (`mp.Adapter`, alone in `_report_mp_child.py`) from manager start until
   the inventory is in sync (as `mp.py`'s "initial sync"; unlike the CCP figure this leaves out the
   ~1-2 s of process start-up, which the JSON has as `cold_spawn_to_in_sync_s`), then two batch

@@ -287,3 +287,32 @@ def test_restart_with_nothing_changed_writes_nothing(world: World) -> None:
     assert world.antrea_writes() == before
     assert world.nsx.count_requests(method="POST", path=r".*/antrea-adapter/.*/realization") == reports_before
     world.nsx_delete(f"{POLICIES}/p6")
+
+
+def test_a_poll_due_during_a_policy_run_waits_for_its_end(world: World) -> None:
+    """Polls (every 0.3 s here) pause while a run is writing: what they would find could only be
+    applied after that run, and at scale each one is many search pages."""
+    world.nsx_patch(f"{GROUPS}/web", tag_group("web", "web"))
+    world.nsx_patch(f"{GROUPS}/fe", tag_group("fe", "frontend"))
+    world.nsx_patch(f"{POLICIES}/p7", policy_body(allow_rule("r1")))
+    with Running(world) as running:
+        wait_for(lambda: world.state("p7") == "SUCCESS", what="p7 realized")
+        polls_idle = _searches(world, time.time() - 1.2, time.time())
+        world.env.server.faults.add_latency(1.5, method="PATCH", path=r"/clusternetworkpolicies/nsx-p7$")
+        try:
+            world.nsx_patch(f"{POLICIES}/p7", policy_body(allow_rule("r1", port="8181")))
+            patched = wait_for(lambda: [r for r in world.env.server.requests if r.method == "PATCH"
+                                        and r.path.endswith("/clusternetworkpolicies/nsx-p7") and r.status == 200],
+                               what="the slow ACNP patch answered")[-1]
+        finally:
+            world.env.server.faults.clear()
+        assert running.adapter.policy.idle.wait(5)
+    assert polls_idle >= 2, "the poller polls every 0.3 s while nothing runs"
+    during = _searches(world, patched.time + 0.1, patched.time + patched.duration - 0.1)
+    assert during == 0, f"{during} NSX polls while the run waited 1.5 s for its write"
+    world.nsx_delete(f"{POLICIES}/p7")
+
+
+def _searches(world: World, since: float, until: float) -> int:
+    return sum(1 for r in list(world.nsx.state.requests) if r.path.endswith("/search/query")
+               and since * 1000 <= r.time_ms <= until * 1000)
