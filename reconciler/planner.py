@@ -34,8 +34,6 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
-from deepdiff import DeepDiff
-
 from reconciler.errors import NotFound
 
 __all__ = [
@@ -101,6 +99,10 @@ class Update:
     @property
     def diff(self) -> dict[str, Any]:
         """What drifted, as deepdiff reports it (owned fields only; computed on demand for logs)."""
+        # Imported here: deepdiff (and numpy, when installed) is a fifth of the adapter's start-up
+        # imports, and only a drift being logged needs it.
+        from deepdiff import DeepDiff
+
         want, have = owned_fields(self.desired, self.observed)
         return dict(DeepDiff(have, want, ignore_numeric_type_changes=True))
 

@@ -12,7 +12,8 @@ class CcpSettings:
 
     nsx_poll_interval: float = 5.0
     """Seconds between NSX polls for changed policies, groups and services. Defaults to 5 s: NSX
-    has no change feed the adapter may use, and a poll is one paged list of each kind."""
+    has no change feed the adapter may use, and a poll is one paged search for revisions (only
+    changed objects are read again). A poll due during a policy run waits for its end."""
 
     reconcile_interval: float = 600.0
     """Seconds between global resyncs (re-plan everything, purge stale objects) even when nothing
