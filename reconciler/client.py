@@ -50,7 +50,7 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.rest import RESTResponse
 from loguru import logger
 
-from reconciler import metrics
+from reconciler import _paging, metrics
 from reconciler.errors import (
     ApiError,
     ConnectionFailure,
@@ -548,21 +548,21 @@ class KubeClient:
             base.append(("fieldSelector", field_selector))
         if limit:
             base.append(("limit", str(limit)))
-        token: str | None = None
-        while True:
+
+        def fetch(token: str | None) -> bytes:
             query = list(base)
             if token:
                 query.append(("continue", token))  # resourceVersion must not accompany continue
             elif resource_version is not None:
                 query.append(("resourceVersion", resource_version))
-            page = self.request("GET", r.path(namespace), query=query)
+            data: bytes = self.request("GET", r.path(namespace), query=query, stream=True).read()
+            return data
+
+        for page in _paging.pages(fetch):  # the next page is requested while this one decodes
             for item in page.get("items") or []:
                 item.setdefault("apiVersion", r.api_version)
                 item.setdefault("kind", r.kind)
             yield page
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return
 
     def list(
         self,

@@ -287,3 +287,27 @@ def test_connection_refused_is_a_transient_connection_failure() -> None:
     with pytest.raises(errors.ConnectionFailure) as err:
         client.get_json("/version")
     assert err.value.sent is False and errors.is_transient(err.value)
+
+
+def test_the_next_page_is_requested_while_the_current_one_is_held(
+    kube_client: KubeClient, kube_server: Any, kube_namespace: str, make_cm: Any
+) -> None:
+    ns = kube_namespace
+    for i in range(7):
+        kube_client.create(CM, make_cm(f"ahead-{i}", ns))
+    since = time.time()
+
+    def gets() -> list[Any]:
+        return [r for r in kube_server.requests if r.method == "GET" and r.time >= since
+                and r.path == f"/api/v1/namespaces/{ns}/configmaps" and "watch=" not in r.query]
+
+    stream = kube_client.list_pages(CM, ns, limit=3)
+    first = next(stream)
+    deadline = time.monotonic() + 5
+    while len(gets()) < 2:  # nobody asked for page 2 yet: it was requested ahead
+        assert time.monotonic() < deadline, "the second page was not requested ahead"
+        time.sleep(0.01)
+    assert "continue=" in gets()[1].query
+    rest = list(stream)
+    assert [len(p["items"]) for p in [first, *rest]] == [3, 3, 1]
+    assert len(gets()) == 3, "each page requested once"
