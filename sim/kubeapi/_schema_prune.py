@@ -33,6 +33,8 @@ OBJECT_META_FIELDS = frozenset(
     }
 )
 _ROOT_KEPT = ("apiVersion", "kind", "metadata")
+# What can hold fields to prune or default (a tuple: isinstance with a tuple is faster than with X | Y).
+_CONTAINERS = (dict, list)
 
 
 def _key_path(path: str, key: str) -> str:
@@ -47,9 +49,10 @@ def prune(value: Any, schema: Mapping[str, Any] | None, path: str, removed: list
         _prune_object(value, schema, path, removed, root=root)
     elif isinstance(value, list):
         items = schema.get("items")
-        if isinstance(items, Mapping):
+        if type(items) is dict or isinstance(items, Mapping):
             for index, item in enumerate(value):
-                prune(item, items, f"{path}[{index}]", removed, root=False)
+                if isinstance(item, _CONTAINERS):  # a scalar has nothing to prune
+                    prune(item, items, f"{path}[{index}]", removed, root=False)
 
 
 def _prune_object(
@@ -61,23 +64,28 @@ def _prune_object(
     embedded = bool(schema.get("x-kubernetes-embedded-resource"))
     if schema.get("x-kubernetes-int-or-string"):
         return
+    additional_is_schema = type(additional) is dict or isinstance(additional, Mapping)
+    # Child paths are only built where they can be used: a scalar child has nothing to prune.
     for key in list(value):
-        child_path = _key_path(path, key)
         if (root or embedded) and key in _ROOT_KEPT and key not in props:
             if embedded and key == "metadata" and isinstance(value[key], dict):
-                _prune_object_meta(value[key], child_path, removed)
+                _prune_object_meta(value[key], _key_path(path, key), removed)
             continue
         if root and key == "metadata":
             continue  # root metadata belongs to the server, whatever the schema says about it
         if key in props:
-            prune(value[key], props[key], child_path, removed, root=False)
-        elif isinstance(additional, Mapping):
-            prune(value[key], additional, child_path, removed, root=False)
+            child = value[key]
+            if isinstance(child, _CONTAINERS):
+                prune(child, props[key], _key_path(path, key), removed, root=False)
+        elif additional_is_schema:
+            child = value[key]
+            if isinstance(child, _CONTAINERS):
+                prune(child, additional, _key_path(path, key), removed, root=False)
         elif additional is True or preserve:
             continue
         else:
             del value[key]
-            removed.append(child_path)
+            removed.append(_key_path(path, key))
 
 
 def _prune_object_meta(meta: dict[str, Any], path: str, removed: list[str]) -> None:
@@ -103,19 +111,23 @@ def drop_non_nullable_nulls(value: Any, schema: Mapping[str, Any] | None) -> Non
     if isinstance(value, dict):
         props: Mapping[str, Any] = schema.get("properties") or {}
         additional = schema.get("additionalProperties")
+        if not (type(additional) is dict or isinstance(additional, Mapping)):
+            additional = None
         for key in list(value):
-            child_schema = props.get(key) if key in props else (additional if isinstance(additional, Mapping) else None)
+            child_schema = props.get(key) if key in props else additional
             if child_schema is None:
                 continue
-            if _non_nullable_null(value[key], child_schema) and "default" not in child_schema:
+            child = value[key]
+            if _non_nullable_null(child, child_schema) and "default" not in child_schema:
                 del value[key]
-            else:
-                drop_non_nullable_nulls(value[key], child_schema)
+            elif isinstance(child, _CONTAINERS):  # a scalar has nothing inside to drop
+                drop_non_nullable_nulls(child, child_schema)
     elif isinstance(value, list):
         items = schema.get("items")
-        if isinstance(items, Mapping):
+        if type(items) is dict or isinstance(items, Mapping):
             for item in value:
-                drop_non_nullable_nulls(item, items)
+                if isinstance(item, _CONTAINERS):
+                    drop_non_nullable_nulls(item, items)
 
 
 def apply_defaults(value: Any, schema: Mapping[str, Any] | None) -> None:
@@ -125,22 +137,30 @@ def apply_defaults(value: Any, schema: Mapping[str, Any] | None) -> None:
     if isinstance(value, dict):
         props: Mapping[str, Any] = schema.get("properties") or {}
         for key, prop in props.items():
-            if not isinstance(prop, Mapping) or "default" not in prop:
+            if not (type(prop) is dict or isinstance(prop, Mapping)) or "default" not in prop:
                 continue
             if key not in value or _non_nullable_null(value[key], prop):
                 value[key] = copy.deepcopy(prop["default"])
-        additional = schema.get("additionalProperties")
+        additional: Any = schema.get("additionalProperties")
+        additional_is_schema = type(additional) is dict or isinstance(additional, Mapping)
+        # Recursion only into containers: a scalar (defaulted or not) has no fields to default.
         for key in list(value):
             if key in props:
-                apply_defaults(value[key], props[key])
-            elif isinstance(additional, Mapping):
+                child = value[key]
+                if isinstance(child, _CONTAINERS):
+                    apply_defaults(child, props[key])
+            elif additional_is_schema:
                 if _non_nullable_null(value[key], additional) and "default" in additional:
                     value[key] = copy.deepcopy(additional["default"])
-                apply_defaults(value[key], additional)
+                child = value[key]
+                if isinstance(child, _CONTAINERS):
+                    apply_defaults(child, additional)
     elif isinstance(value, list):
         items = schema.get("items")
-        if isinstance(items, Mapping):
+        if type(items) is dict or isinstance(items, Mapping):
             for index, item in enumerate(value):
                 if _non_nullable_null(item, items) and "default" in items:
                     value[index] = copy.deepcopy(items["default"])
-                apply_defaults(value[index], items)
+                child = value[index]
+                if isinstance(child, _CONTAINERS):
+                    apply_defaults(child, items)
