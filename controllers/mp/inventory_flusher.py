@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,9 +171,11 @@ class InventoryFlusher:
         self._outbox.acknowledge(ops)
         self.stats.requests += 1
         metrics.REQUESTS.labels("success").inc()
+        counts = Counter(op.update_type for op in ops)  # one labelled inc per type, not per object
+        for update_type, n in counts.items():
+            self.stats.objects[update_type] += n
+            metrics.OBJECTS.labels(update_type).inc(n)
         for op in ops:
-            self.stats.objects[op.update_type] += 1
-            metrics.OBJECTS.labels(op.update_type).inc()
             metrics.LATENCY.observe(now - op.dirty_since)
         if self.on_sent is not None:
             self.on_sent(ops, answered)

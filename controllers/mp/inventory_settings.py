@@ -25,9 +25,11 @@ class InventorySettings:
     inside the 500–1000 nsx-api.md §7.3 recommends."""
 
     inventory_batch_period: float = 1.0
-    """Seconds between flushes of the outbox (``--inventory-batch-period``); a full batch is sent at
-    once. Defaults to 1 s: a change reaches NSX within about a second, and a burst of changes to one
-    object within the period costs one write."""
+    """Seconds between flushes of the outbox (``--inventory-batch-period``): the longest a partial
+    batch waits. A full batch is sent at once, and a backlog of several goes out back to back (a
+    flush sends everything that differs), never one batch per period. Defaults to 1 s: a change
+    reaches NSX within about a second, and a burst of changes to one object within the period costs
+    one write."""
 
     resync_interval: float = 600.0
     """Seconds between full syncs (re-read NSX's inventory for the cluster, diff everything) even

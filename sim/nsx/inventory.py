@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim.nsx.errors import INVENTORY, NsxError, bad_request, not_found
+from sim.nsx.paging import paginate, sort_key
 from sim.nsx.policy_store import json_copy, now_ms
 
 # resource_type → (list path segment, get-by-id path segment)
@@ -82,6 +83,9 @@ class Inventory:
     objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {k: {} for k in KINDS})
     max_batch: int = 10000
     batch_count: int = 0
+    generation: int = 0
+    """Bumped by every write; a cached listing (:meth:`page`) of an older generation is stale."""
+    _listings: dict[tuple[Any, ...], tuple[int, list[dict[str, Any]]]] = field(default_factory=dict)
 
     # ------------------------------------------------------------ clusters
     def create_cluster(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -105,12 +109,14 @@ class Inventory:
             obj.setdefault("display_name", ext)
             obj["_last_sync_time"] = now_ms()
             self.clusters[ext] = obj
+            self.generation += 1
             return json_copy(obj)
 
     def delete_cluster(self, ext: str) -> None:
         with self.lock:
             if self.clusters.pop(ext, None) is None:
                 raise not_found(ext)
+            self.generation += 1
             for objs in self.objects.values():
                 for key in [k for k, o in objs.items() if o.get("container_cluster_id") == ext]:
                     del objs[key]
@@ -153,6 +159,7 @@ class Inventory:
         ts = now_ms()
         with self.lock:
             self.batch_count += 1
+            self.generation += 1
             for item in items:
                 op = item["object_update_type"]
                 obj = {k: json_copy(v) for k, v in item["container_object"].items() if k not in READ_ONLY}
@@ -203,6 +210,37 @@ class Inventory:
             items = [o for o in items if any(s.get("scope_id") == sid for s in (o.get("scope") or []))
                      or o.get("container_cluster_id") == sid or o.get("external_id") == sid]
         return items
+
+    def page(self, rtype: str, query: dict[str, str]) -> dict[str, Any]:
+        """One ListResult page of :meth:`list`, as ``paginate`` makes it, in O(page size).
+
+        Why: a cursor walk re-requests the same listing once per page (1,000 items). Filtering and
+        sorting the whole collection for every page made reading N objects cost O(N²) — a 30,000-Pod
+        cluster's start-up read spent seconds in the simulator alone. The filtered, sorted listing is
+        kept per (kind, filters, sort) until the next write, so the walk filters and sorts once.
+        A write between two pages rebuilds it and the cursor's offset applies to the new listing:
+        the same (approximate) paging a fresh ``list`` per page gave."""
+        sort_by = query.get("sort_by") or "display_name"
+        ascending = query.get("sort_ascending", "true").lower() != "false"
+        filters = tuple(sorted((k, v) for k, v in query.items()
+                               if k not in ("cursor", "page_size", "included_fields", "sort_by", "sort_ascending")))
+        key = (rtype, filters, sort_by, ascending)
+        with self.lock:
+            cached = self._listings.get(key)
+            if cached is not None and cached[0] == self.generation:
+                items = cached[1]
+            else:
+                generation = self.generation
+                items = sorted(self.list(rtype, query), key=sort_key(sort_by), reverse=not ascending)
+                # Only current listings are kept (a stale one would pin replaced objects), at most 16.
+                live = {k: v for k, v in self._listings.items() if v[0] == generation}
+                self._listings = live if len(live) < 16 else {}
+                self._listings[key] = (generation, items)
+        out = paginate(items, {k: v for k, v in query.items() if k not in ("sort_by", "sort_ascending")},
+                       default_sort=None)
+        out["sort_by"] = sort_by
+        out["sort_ascending"] = ascending
+        return out
 
     def get(self, rtype: str, ext: str) -> dict[str, Any]:
         with self.lock:

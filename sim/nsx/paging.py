@@ -31,7 +31,7 @@ def _decode(cursor: str) -> int:
         raise bad_request(f"Invalid cursor {cursor!r}", 255, "common-services") from exc
 
 
-def _sort_key(field: str) -> Callable[[dict[str, Any]], tuple[int, Any, str]]:
+def sort_key(field: str) -> Callable[[dict[str, Any]], tuple[int, Any, str]]:
     def key(obj: dict[str, Any]) -> tuple[int, Any, str]:
         val = obj.get(field)
         tie = str(obj.get("id") or obj.get("external_id") or "")
@@ -53,7 +53,7 @@ def paginate(
     sort_by = query.get("sort_by") or default_sort
     ascending = query.get("sort_ascending", "true").lower() != "false"
     if sort_by:
-        items = sorted(items, key=_sort_key(sort_by), reverse=not ascending)
+        items = sorted(items, key=sort_key(sort_by), reverse=not ascending)
     try:
         size = int(query.get("page_size", MAX_PAGE))
     except ValueError as exc:
