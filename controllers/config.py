@@ -161,7 +161,8 @@ class AdapterConfig(BaseModel):
         "MP adapter: most inventory objects per NSX update request. Default 500 (NSX recommends "
         "500-1000; VMware's adapter uses 50)."))
     inventory_batch_period: Duration = Field(1.0, gt=0, description=(
-        "MP adapter: period between inventory flushes; a full batch goes at once. Default 1s."))
+        "MP adapter: the longest a partial batch of inventory changes waits; full batches, and a "
+        "backlog of several, go out at once, back to back. Default 1s."))
     stats_interval: Duration = Field(60.0, gt=0, description=(
         "MP adapter: period of policy-statistics reports to NSX. Default 1m."))
     heartbeat_interval: Duration = Field(30.0, gt=0, description=(
