@@ -13,8 +13,9 @@ Every (re)list is framed by ``Init``/``InitDone``; the consumer swaps in the lis
 
 State machine (spec §1.1, §7):
 
-* LIST paged by 500; the first list asks for resourceVersion "0" (watch cache), a relist for the
-  last one seen, and a relist after that one was refused as expired for "" (a quorum read).
+* LIST paged by 500; the first list asks for resourceVersion "0" (watch cache, which answers in
+  one piece), a relist for the last one seen (without a limit, as the reflector does), and a relist
+  after that one was refused as expired for "" (a quorum read, paged).
 * WATCH from the list's resourceVersion with ``allowWatchBookmarks=true`` and ``timeoutSeconds``
   drawn uniformly from [300, 600]. A watch that ends (timeout, dropped connection) is re-opened
   from the last resourceVersion — no relist.
@@ -227,7 +228,11 @@ class Watcher:
         for i, page in enumerate(
             self.client.list_pages(
                 self.resource, self.namespace, label_selector=self.label_selector,
-                field_selector=self.field_selector, resource_version=rv, limit=self.page_size,
+                field_selector=self.field_selector, resource_version=rv,
+                # client-go's reflector pages only the first list ("0": the watch cache answers in
+                # one piece anyway) and the quorum read (""); a relist at the last resourceVersion
+                # asks for no limit, so the watch cache can serve it instead of etcd.
+                limit=self.page_size if rv in (None, "", "0") else None,
             )
         ):
             if i == 0:

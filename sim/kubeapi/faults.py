@@ -16,6 +16,7 @@ reset, without the server having acted on them.
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import re
 import threading
@@ -41,6 +42,7 @@ class RequestRecord:
 ANONYMOUS_CLIENT = "anonymous"
 
 
+@functools.lru_cache(maxsize=256)  # every request hashes its token: clients reuse a handful
 def client_id(token: str) -> str:
     """The name a client with bearer ``token`` gets in the request log and in fault rules: a
     fingerprint, so that a log or an admin dump never holds a credential."""

@@ -7,6 +7,7 @@ NDJSON; faults and the request log sit in front of routing so they apply to ever
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 _JSON = "application/json"
 
 
+@functools.lru_cache(maxsize=128)  # HTTPStatus(code) is an enum lookup on every response
 def _phrase(code: int) -> str:
     try:
         return HTTPStatus(code).phrase

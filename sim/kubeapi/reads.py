@@ -55,26 +55,38 @@ def list_objects(state: State, call: Call) -> Response:
     fields = parse_field_selector(query.get("fieldSelector"), rt)
     match = matcher(labels, fields)
     limit = _int_param(query.get("limit"), "limit")
+    if query.get("resourceVersion") == "0" and not query.get("continue"):
+        # Served from the watch cache, which does not page: the whole list in one answer, as
+        # kube-apiserver v1.32 (the version this project targets) does since 1.14 — client-go's
+        # reflector, whose first list asks for "0", counts on it. A quorum read ("") or an exact
+        # resourceVersion pages as asked.
+        limit = 0
     namespace = call.namespace if rt.namespaced and call.namespace else None
     store = state.store
+    start_after: tuple[str, str] | None = None
+    token_rv: int | None = None
+    if query.get("continue"):
+        token_rv, start_after = _decode_continue(query["continue"])
     with store.lock:
         list_rv = store.rv
         pinned = name_from_fields(fields)
         if pinned is not None and namespace is not None:
             one = store.get(rt.storage_key, namespace, pinned)
-            candidates: list[Stored] = [one] if one is not None else []
+            candidates: list[Stored] = [one] if one is not None and (
+                start_after is None or _key(one) > start_after) else []
+            total = len(candidates)
+        elif match is None:  # a page reads only its own items (limit + 1 tells whether more follow)
+            candidates = store.items(rt.storage_key, namespace, start_after, limit + 1 if limit else 0)
+            total = store.count(rt.storage_key, namespace, start_after) if limit else len(candidates)
         else:
-            candidates = store.items(rt.storage_key, namespace)
-    start_after: tuple[str, str] | None = None
-    if query.get("continue"):
-        token_rv, start_after = _decode_continue(query["continue"])
+            candidates = store.items(rt.storage_key, namespace, start_after)
+    if token_rv is not None:
         if store.too_old(token_rv):
             raise errors.gone(_TOO_OLD)
         list_rv = token_rv
-    if start_after is not None:
-        candidates = [s for s in candidates if _key(s) > start_after]
     if match is not None:
         candidates = [s for s in candidates if match(s.obj)]
+        total = len(candidates)
     page = candidates
     cont = ""
     remaining = 0
@@ -82,7 +94,7 @@ def list_objects(state: State, call: Call) -> Response:
         page = candidates[:limit]
         last = page[-1].obj["metadata"]
         cont = _encode_continue(list_rv, last.get("namespace", ""), last["name"])
-        remaining = len(candidates) - limit
+        remaining = total - limit
     include = call.table_include
     if include is not None:
         md: dict[str, object] = {"resourceVersion": str(list_rv)}

@@ -42,7 +42,8 @@ from ._schema_errors import KubeErr, go_path
 from ._schema_fastpath import FastChecker
 from ._schema_gofmt import go_bad_value, go_quote
 from ._schema_keywords import KubeSchemaValidator, iter_kube_errors
-from ._schema_prune import apply_defaults, drop_non_nullable_nulls, prune
+from ._schema_prune import apply_defaults, prune
+from ._schema_prune_fast import compile_drop_nulls, compile_prune_check
 from ._schema_structural import structural_violations
 
 __all__ = ["FieldError", "NonStructuralSchemaError", "StructuralSchema"]
@@ -133,6 +134,10 @@ class StructuralSchema:
         # Most CRDs (the Antrea ones among them) declare no default anywhere: then defaulting has
         # nothing to do, and walking a few hundred schema properties per write is skipped.
         self._declares_defaults = _mentions_key(self._schema, "default")
+        # Compiled walks (exact mirrors, see _schema_prune_fast): pruning runs only when something
+        # may be removed, and null-dropping looks nothing up in the schema per write.
+        self._may_prune = compile_prune_check(self._schema)
+        self._drop_nulls = compile_drop_nulls(self._schema)
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -141,12 +146,18 @@ class StructuralSchema:
     def prune(self, obj: dict[str, Any]) -> list[str]:
         """Drop undeclared fields in place; return their paths (".spec.foo"), sorted."""
         removed: list[str] = []
-        prune(obj, self._schema, "", removed, root=True)
+        try:
+            may_prune = self._may_prune(obj)
+        except Exception:  # e.g. RecursionError: the interpretive walk decides, and fails, as before
+            may_prune = True
+        if may_prune:
+            prune(obj, self._schema, "", removed, root=True)
         return sorted(removed)
 
     def apply_defaults(self, obj: dict[str, Any]) -> None:
         """Apply schema defaults in place (call after :meth:`prune`, as kube-apiserver does)."""
-        drop_non_nullable_nulls(obj, self._schema)
+        if self._drop_nulls is not None:
+            self._drop_nulls(obj)
         if self._declares_defaults:
             apply_defaults(obj, self._schema)
 

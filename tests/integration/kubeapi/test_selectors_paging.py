@@ -78,6 +78,18 @@ def test_paging_with_limit_and_continue(core, ns):
     assert seen == [f"cm{i}" for i in range(7)] and pages == 3
 
 
+def test_a_list_at_resource_version_0_is_one_page(core, ns):
+    """RV "0" is the watch cache's answer, which kube-apiserver v1.32 does not page: the limit is
+    ignored (client-go's reflector relies on it for its first list); other lists page."""
+    for i in range(5):
+        core.create_namespaced_config_map(ns, {"metadata": {"name": f"rv0-{i}"}})
+    cached = core.list_namespaced_config_map(ns, limit=2, resource_version="0")
+    assert [i.metadata.name for i in cached.items] == [f"rv0-{i}" for i in range(5)]
+    assert not cached.metadata._continue
+    quorum = core.list_namespaced_config_map(ns, limit=2)
+    assert len(quorum.items) == 2 and quorum.metadata._continue
+
+
 def test_continue_token_after_compaction_is_410(core, ns, kapi):
     for i in range(3):
         core.create_namespaced_config_map(ns, {"metadata": {"name": f"x{i}"}})
