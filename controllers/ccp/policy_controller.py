@@ -259,6 +259,8 @@ class PolicyReconciler:
         anchor = min(tiers(self._settings.tier_priority_base))
         stamped: dict[Key, tuple[Mapping[str, Any], source_digest.Inputs, str, dict[str, Any]]] = {}
         desired: dict[Key, dict[str, Any]] = {}
+        # (digest, encoded inputs) per distinct inputs: a group's parent and children share theirs.
+        digests: dict[source_digest.Inputs, tuple[str, str]] = {}
         for obj in translation.objects():
             key = object_key(obj)
             if key[0] == "ClusterNetworkPolicy":
@@ -275,12 +277,16 @@ class PolicyReconciler:
                 stamped[key] = known_stamp
                 desired[key] = known_stamp[3]
                 continue
-            value = source_digest.digest(self._settings_text, inputs, lookup, unmapped)
+            computed = digests.get(inputs)
+            if computed is None:
+                computed = digests[inputs] = (source_digest.digest(self._settings_text, inputs, lookup, unmapped),
+                                              inputs.encode())
+            value, encoded = computed
             if (known_stamp is not None and known_stamp[0] is obj and known_stamp[1] == inputs
                     and known_stamp[2] == value):
                 stamped[key] = known_stamp
             else:
-                stamped[key] = (obj, inputs, value, source_digest.stamp(obj, inputs, value))
+                stamped[key] = (obj, inputs, value, source_digest.stamp(obj, encoded, value))
             desired[key] = stamped[key][3]
         self._stamped = stamped
         return desired

@@ -145,10 +145,12 @@ def search_lookup(revisions: Mapping[Kind, Mapping[str, Hashable]], predefined: 
     return lookup
 
 
-def stamp(obj: Mapping[str, Any], inputs: Inputs, value: str) -> dict[str, Any]:
-    """A copy of ``obj`` carrying the two annotations (the original is shared and stays as is)."""
+def stamp(obj: Mapping[str, Any], inputs: Inputs | str, value: str) -> dict[str, Any]:
+    """A copy of ``obj`` carrying the two annotations (the original is shared and stays as is);
+    ``inputs`` may come already encoded (:meth:`Inputs.encode`)."""
     meta = dict(obj.get("metadata") or {})
-    meta["annotations"] = {**(meta.get("annotations") or {}), names.SOURCE_INPUTS_ANNOTATION: inputs.encode(),
+    encoded = inputs if isinstance(inputs, str) else inputs.encode()
+    meta["annotations"] = {**(meta.get("annotations") or {}), names.SOURCE_INPUTS_ANNOTATION: encoded,
                            names.SOURCE_DIGEST_ANNOTATION: value}
     return {**obj, "metadata": meta}
 

@@ -44,6 +44,7 @@ from nsx.auth import BasicAuth
 from nsx.client import NsxClient
 from nsx.tls import TlsSettings
 from reconciler.client import KubeClient
+from reconciler.gc_tuning import tune_for_controller
 from reconciler.manager import Manager, ManagerOptions
 from reconciler.reconcile import Request, Result
 
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     tls = TlsSettings(ca_file=args.nsx_ca_file) if args.nsx_ca_file else TlsSettings()
     nsx = NsxClient([args.nsx_url], BasicAuth(args.nsx_username, password), tls=tls)
     kube = KubeClient.from_kubeconfig(args.kubeconfig, qps=args.kube_qps, burst=args.kube_burst)
+    tune_for_controller()  # as the antrea-nsx-adapter command does
     manager = Manager(kube, ManagerOptions(graceful_shutdown_timeout=5.0))
     settings = CcpSettings(cluster_name=args.cluster, nsx_poll_interval=args.poll_interval,
                            reconcile_interval=args.reconcile_interval,

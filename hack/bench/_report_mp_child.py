@@ -31,6 +31,7 @@ from loguru import logger  # noqa: E402
 from controllers.mp.inventory_outbox import Op  # noqa: E402
 from controllers.mp.inventory_settings import InventorySettings  # noqa: E402
 from hack.bench.mp import Adapter  # noqa: E402
+from reconciler.gc_tuning import tune_for_controller  # noqa: E402
 
 
 def peak_rss_kib() -> int:
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                                  inventory_batch_size=args.batch_size, inventory_batch_period=args.batch_period)
     password = args.password_file.read_text().splitlines()[0]
     adapter = Adapter(args.kubeconfig, args.nsx_url, password, settings, on_sent)
+    tune_for_controller()  # as the antrea-nsx-adapter command does
     started = time.time()
     sync_s = adapter.start()
     synced = time.time()
