@@ -4,7 +4,7 @@ and the objects several suites need (Nodes, the adapter's ServiceAccount and RBA
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,14 +24,21 @@ ADAPTER_NAMESPACE = "adapter-ns"
 
 
 @contextmanager
-def control_plane(workdir: Path, *, emulator_only: str | None = None) -> Iterator[EnvConfig]:
+def control_plane(workdir: Path, *, emulator_only: str | None = None,
+                  nodes: Iterable[str] = ()) -> Iterator[EnvConfig]:
     """A control plane of its own (kubeconfig in ``workdir``), stopped on exit. Suites that inject
-    faults or read the request log pass ``emulator_only``, the reason to skip on any other backend."""
+    faults or read the request log pass ``emulator_only``, the reason to skip on any other backend.
+    ``nodes`` are created bare (:func:`create_node`) before it is handed over, for suites whose
+    Antrea stand-in realizes policies on Nodes and that need nothing more of them."""
     env = Environment(crd_paths=[MANIFEST_DIR], kubeconfig_path=workdir / "kubeconfig")
     cfg = env.start()
     try:
         if emulator_only and cfg.backend != "emulator":
             pytest.skip(emulator_only)
+        if nodes:
+            with cfg.client() as kube:
+                for node in nodes:
+                    create_node(kube, node)
         yield cfg
     finally:
         env.stop()

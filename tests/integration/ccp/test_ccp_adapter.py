@@ -8,7 +8,6 @@ simulator reflects in NSX's own ``realized-state`` read API.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,16 +20,11 @@ from controllers.ccp import names
 from controllers.ccp.adapter import CcpAdapter, setup_ccp
 from controllers.ccp.settings import CcpSettings
 from controllers.ccp.translate import cluster_path
-from crds import MANIFEST_DIR
-from nsx.auth import BasicAuth
-from nsx.client import NsxClient
-from nsx.tls import TlsSettings
 from reconciler.client import KubeClient
-from reconciler.envtest import EnvConfig, Environment
 from reconciler.errors import NotFound
-from reconciler.manager import Manager, ManagerOptions
 from sim.antrea import AntreaSimulator
 from sim.nsx import NsxSimulator
+from tests import worlds
 
 CLUSTER = "c1"
 POLICIES = "/policy/api/v1/infra/domains/default/security-policies"
@@ -42,24 +36,11 @@ ANTREA_PATHS = r"^/apis/crd\.antrea\.io/v1beta1/(tiers|clustergroups|clusternetw
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (NotFound, KeyError):
-            last = None
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout} s (last: {last!r})")
+    return worlds.wait_for(check, timeout, what, ignore=(NotFound, KeyError))
 
 
 @dataclass
-class World:
-    env: EnvConfig
-    kube: KubeClient
-    nsx: NsxSimulator
+class World(worlds.World):
     http: requests.Session
     antrea: AntreaSimulator
 
@@ -99,51 +80,22 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    workdir = tmp_path_factory.mktemp("ccp")
-    env = Environment(crd_paths=[MANIFEST_DIR], kubeconfig_path=workdir / "kubeconfig")
-    cfg = env.start()
-    if cfg.backend != "emulator":
-        env.stop()
-        pytest.skip("counts writes through the emulated API server's request log")
-    kube = cfg.client()
-    for node in ("n1", "n2"):
-        kube.create(("v1", "Node"), {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
-    with NsxSimulator(tls=True) as nsx, AntreaSimulator(cfg.kubeconfig, realization_delay=0.2) as antrea:
-        http = requests.Session()
-        http.auth = (nsx.username, nsx.password)
-        http.verify = str(nsx.ca_file)
-        http.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override the simulator's CA
-        resp = http.put(nsx.url + "/policy/api/v1" + cluster_path(CLUSTER),
-                        json={"resource_type": "ClusterControlPlane", "display_name": CLUSTER}, timeout=10)
-        assert resp.status_code == 200, resp.text
+    with worlds.control_plane(tmp_path_factory.mktemp("ccp"), nodes=("n1", "n2"),
+                              emulator_only="counts writes through the emulated API server's request log") as cfg, \
+            cfg.client() as kube, NsxSimulator(tls=True) as nsx, \
+            AntreaSimulator(cfg.kubeconfig, realization_delay=0.2) as antrea, worlds.nsx_admin(nsx) as http:
+        worlds.register_cluster(http, nsx, CLUSTER)
         yield World(cfg, kube, nsx, http, antrea)
-        http.close()
-    kube.close()
-    env.stop()
 
 
-class Running:
+class Running(worlds.ManagerThread):
     """One adapter process-equivalent: a manager with the CCP controllers, in a thread."""
 
     def __init__(self, world: World, **overrides: Any) -> None:
-        self.kube = KubeClient.from_kubeconfig(world.env.kubeconfig)
-        self.nsx = NsxClient([world.nsx.url], BasicAuth(world.nsx.username, world.nsx.password),
-                             tls=TlsSettings(ca_file=str(world.nsx.ca_file)))
-        self.manager = Manager(self.kube, ManagerOptions())
+        super().__init__(world.env.kubeconfig, world.nsx)
         settings = CcpSettings(cluster_name=CLUSTER, nsx_poll_interval=0.3, realization_timeout=3.0,
                                reconcile_interval=60.0, **overrides)
         self.adapter: CcpAdapter = setup_ccp(self.manager, self.nsx, settings)
-        self.thread = threading.Thread(target=self.manager.start, daemon=True)
-
-    def __enter__(self) -> Running:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.manager.stop()
-        self.thread.join(15)
-        self.nsx.close()
-        self.kube.close()
 
 
 def tag_group(gid: str, app: str) -> dict[str, Any]:

@@ -18,11 +18,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ccp_realization_helpers import CLUSTER, POLICIES, MakeClient
 
 from hack.bench._ccp_common import make_intent, seed_document
-from nsx.auth import BasicAuth
 from nsx.client import NsxClient
-from nsx.tls import TlsSettings
 from nsx.transport import RetryPolicy
 from sim.nsx import NsxSimulator
+from tests import worlds
 
 
 @pytest.fixture
@@ -38,8 +37,7 @@ def make_client(nsx: NsxSimulator) -> Iterator[MakeClient]:
     made: list[NsxClient] = []
 
     def make(retry: RetryPolicy | None = None) -> NsxClient:
-        client = NsxClient([nsx.url], BasicAuth(nsx.username, nsx.password),
-                           tls=TlsSettings(ca_file=str(nsx.ca_file)), retry=retry)
+        client = worlds.adapter_nsx_client(nsx, retry=retry)
         made.append(client)
         return client
 

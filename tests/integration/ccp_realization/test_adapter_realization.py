@@ -4,77 +4,41 @@ log and its history of stored reports."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ccp_realization_helpers import CLUSTER, POLICIES, policy_path
+from ccp_realization_helpers import BATCH_POSTS, CLUSTER, POLICIES, history, policy_path
 
 from controllers.ccp.adapter import CcpAdapter, setup_ccp
 from controllers.ccp.settings import CcpSettings
-from crds import MANIFEST_DIR
 from hack.bench._ccp_common import wait_until
-from nsx.auth import BasicAuth
-from nsx.client import NsxClient
-from nsx.tls import TlsSettings
-from reconciler.client import KubeClient
-from reconciler.envtest import EnvConfig, Environment
-from reconciler.manager import Manager, ManagerOptions
+from reconciler.envtest import EnvConfig
 from sim.antrea import AntreaSimulator
 from sim.nsx import NsxSimulator
+from tests import worlds
 
 pytestmark = pytest.mark.slow
 
-BATCH_POSTS = r"/antrea-adapter/clusters/[^/]+/realization/batch$"
 ANY_REPORT_POSTS = r"/antrea-adapter/clusters/[^/]+/realization(/batch)?$"
 
 
 @pytest.fixture(scope="module")
 def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvConfig]:
-    env = Environment(crd_paths=[MANIFEST_DIR], kubeconfig_path=tmp_path_factory.mktemp("ccp-real") / "kubeconfig")
-    cfg = env.start()
-    if cfg.backend != "emulator":
-        env.stop()
-        pytest.skip("creates Nodes for the Antrea stand-in: needs the emulated API server")
-    client = cfg.client()
-    for node in ("n1", "n2"):
-        client.create(("v1", "Node"), {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
-    client.close()
-    with AntreaSimulator(cfg.kubeconfig, realization_delay=0.1):
+    reason = "creates Nodes for the Antrea stand-in: needs the emulated API server"
+    with worlds.control_plane(tmp_path_factory.mktemp("ccp-real"), nodes=("n1", "n2"), emulator_only=reason) as cfg, \
+            AntreaSimulator(cfg.kubeconfig, realization_delay=0.1):
         yield cfg
-    env.stop()
 
 
-class Running:
+class Running(worlds.ManagerThread):
     """The adapter's CCP half in a thread, as ``antrea-nsx-adapter`` runs it."""
 
     def __init__(self, kube: EnvConfig, nsx: NsxSimulator) -> None:
-        self.kube = KubeClient.from_kubeconfig(kube.kubeconfig, qps=-1)
-        self.nsx = NsxClient([nsx.url], BasicAuth(nsx.username, nsx.password),
-                             tls=TlsSettings(ca_file=str(nsx.ca_file)))
-        self.manager = Manager(self.kube, ManagerOptions())
+        super().__init__(kube.kubeconfig, nsx, kube_qps=-1)
         settings = CcpSettings(cluster_name=CLUSTER, nsx_poll_interval=0.5, reconcile_interval=600.0)
         self.adapter: CcpAdapter = setup_ccp(self.manager, self.nsx, settings)
-        self.thread = threading.Thread(target=self.manager.start, daemon=True)
-
-    def __enter__(self) -> Running:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.manager.stop()
-        self.thread.join(30)
-        self.nsx.close()
-        self.kube.close()
-
-
-def history(nsx: NsxSimulator) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for path, state, _ in nsx.channel.realization_history(CLUSTER):
-        out.setdefault(path, []).append(state)
-    return out
 
 
 def test_300_policies_realized_in_a_handful_of_posts(kube: EnvConfig, nsx: NsxSimulator) -> None:

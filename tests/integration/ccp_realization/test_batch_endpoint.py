@@ -10,6 +10,7 @@ from ccp_realization_helpers import CLUSTER, MakeClient, policy_path
 from nsx.errors import NsxApiError
 from nsx.models.channel import RealizationReason, RealizationReport
 from sim.nsx import NsxSimulator
+from tests import worlds
 
 BATCH = f"/api/v1/antrea-adapter/clusters/{CLUSTER}/realization/batch"
 
@@ -19,10 +20,8 @@ def realized(n: int, revision: int = 0) -> RealizationReport:
 
 
 def raw(nsx: NsxSimulator, body: object) -> requests.Response:
-    with requests.Session() as http:
-        http.trust_env = False
-        return http.post(nsx.url + BATCH, json=body, auth=(nsx.username, nsx.password),
-                         verify=str(nsx.ca_file), timeout=10)
+    with worlds.nsx_admin(nsx) as http:
+        return http.post(nsx.url + BATCH, json=body, timeout=10)
 
 
 def test_every_item_is_answered_and_good_items_are_stored(nsx: NsxSimulator, make_client: MakeClient) -> None:

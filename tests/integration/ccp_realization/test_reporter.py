@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ccp_realization_helpers import CLUSTER, POLICIES, MakeClient, policy_path
+from ccp_realization_helpers import BATCH_POSTS, CLUSTER, POLICIES, MakeClient, history, policy_path
 
 from controllers.ccp.realization_queue import BatchOptions
 from controllers.ccp.realization_reporter import RealizationReporter
@@ -22,7 +22,6 @@ from nsx.models.channel import RealizationReport
 from nsx.transport import RetryPolicy
 from sim.nsx import NsxSimulator
 
-BATCH_POSTS = r"/antrea-adapter/clusters/[^/]+/realization/batch$"
 SINGLE_POSTS = r"/antrea-adapter/clusters/[^/]+/realization$"
 FAST_RETRY = RetryPolicy(max_tries=2, max_time=5.0, initial_delay=0.05, max_delay=0.1)
 
@@ -45,13 +44,6 @@ def running(client: NsxClient, options: BatchOptions | None = None) -> Iterator[
         stop.set()
         thread.join(10)
         assert not thread.is_alive()
-
-
-def history(nsx: NsxSimulator) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for path, state, _ in nsx.channel.realization_history(CLUSTER):
-        out.setdefault(path, []).append(state)
-    return out
 
 
 def posts(nsx: NsxSimulator, status: int | None = None) -> int:
