@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,11 +203,14 @@ class NsxIntent:
 
     def _read_all(self) -> IntentUpdate:
         base = domain_path(self._domain)
-        lists = {
-            "policies": list(iter_results(self._transport, f"{base}/security-policies", page_size=self._page_size)),
-            "groups": list(iter_results(self._transport, f"{base}/groups", page_size=self._page_size)),
-            "services": list(iter_results(self._transport, f"{POLICY}/infra/services", page_size=self._page_size)),
-        }
+        urls = {"policies": f"{base}/security-policies", "groups": f"{base}/groups",
+                "services": f"{POLICY}/infra/services"}
+        # The policy list is the big one (rules embedded): NSX takes a while to build it, and the
+        # groups and services are read and decoded here in the meantime, not after it.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nsx-full-read") as pool:
+            policies = pool.submit(self._list, urls["policies"])
+            lists = {"groups": self._list(urls["groups"]), "services": self._list(urls["services"])}
+            lists["policies"] = policies.result()
         self.full_fetches += 1
         load_errors: list[tuple[str, str]] = []
         objects: dict[Kind, dict[str, Any]] = {}
@@ -235,6 +239,9 @@ class NsxIntent:
         self._full_next = False
         self._last_full = time.monotonic()
         return self._done(changed=changed or self._snapshot is None)
+
+    def _list(self, url: str) -> list[Any]:
+        return list(iter_results(self._transport, url, page_size=self._page_size))
 
     def _read_one(self, kind: Kind, path: str) -> None:
         self.single_reads += 1

@@ -64,12 +64,15 @@ METHOD = f"""
 * **MP cold** — the adapter (`mp.Adapter`, alone in `_report_mp_child.py`) from manager start until
   the inventory is in sync (as `mp.py`'s "initial sync"; unlike the CCP figure this leaves out the
   ~1-2 s of process start-up, which the JSON has as `cold_spawn_to_in_sync_s`), then two batch
-  periods more for stray writes.
+  periods more for stray writes. The time is the median of 3 runs (`cold_runs_s`; the second and
+  third register clusters of their own, after the restart runs); every other cold figure is the
+  first run's.
   **Baseline**: one bare LIST of Namespaces, Nodes, Services and Pods with the official client (body
   parsed with `json.loads`) plus the very batches the adapter sent replayed as a sequential loop of
   POSTs into a second, empty NSX simulator. Writes: inventory objects NSX acknowledged, next to the
   objects the replay carried. Fixture per N Pods: N/50 Namespaces, N/10 Services, 20 Nodes.
-* **MP restart** — a new adapter process, same cluster id, nothing changed, until in sync.
+* **MP restart** — a new adapter process, same cluster id, nothing changed, until in sync; median of
+  3 runs (`restart_runs_s`).
   **Baseline**: the bare LISTs plus the NSX reads of a start-up sync (the cluster's `container-*`
   lists), median of 3.
 * **Peak RSS** — VmHWM of the adapter process, the larger of its cold and restart runs; baseline:
