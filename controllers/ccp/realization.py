@@ -64,7 +64,7 @@ class RealizationReconciler:
         self._clock = clock
         self._lock = threading.Lock()
         self._prime_lock = threading.Lock()
-        self._waiting_since: dict[tuple[str, Any, Any], float] = {}
+        self._waiting_since: dict[str, tuple[tuple[Any, Any], float]] = {}
         self._primed = False
         self.reporter = RealizationReporter(channel, batching, clock=clock)
         self.reports_sent = 0
@@ -133,13 +133,13 @@ class RealizationReconciler:
         return self._waiting(path, generation, revision, f"phase {phase or 'none yet'}, {nodes}")
 
     def _waiting(self, path: str, generation: Any, revision: Any, detail: str) -> Verdict:
-        key = (path, generation, revision)
+        key = (generation, revision)
         now = self._clock()
-        with self._lock:
-            since = self._waiting_since.setdefault(key, now)
-            for stale in [k for k in self._waiting_since if k[0] == path and k != key]:
-                del self._waiting_since[stale]
-        waited = now - since
+        with self._lock:  # one clock per path: a new generation or revision starts it again
+            known = self._waiting_since.get(path)
+            if known is None or known[0] != key:
+                known = self._waiting_since[path] = (key, now)
+        waited = now - known[1]
         timeout = self._settings.realization_timeout
         if waited >= timeout:
             return Verdict("ERROR", (f"not realized within {timeout:g} s: {detail}",))

@@ -193,6 +193,11 @@ class ReportQueue:
     def acked(self, path: str) -> Acked | None:
         return self._acked.get(path)
 
+    def due_at(self, path: str) -> float | None:
+        """When ``path``'s queued change may leave (window and back-off); None if none is queued."""
+        change = self._pending.get(path)
+        return None if change is None else change.due_at(self.options.window)
+
     @property
     def pending(self) -> int:
         return len(self._pending)

@@ -73,6 +73,31 @@ def test_a_burst_of_300_changes_costs_a_handful_of_posts(nsx: NsxSimulator, make
     assert history(nsx) == {policy_path(n): ["IN_PROGRESS", "REALIZED"] for n in range(POLICIES)}
 
 
+def test_a_burst_does_not_wake_the_sender_per_change(nsx: NsxSimulator, make_client: MakeClient) -> None:
+    """Each look of the sender scans the whole queue: one look per offered change made a burst of
+    N reports cost O(N^2). The sender looks when a change is due, a batch is full, or its idle
+    poll (0.25 s) ends, not per offer."""
+    with running(make_client()) as reporter:
+        looks = 0
+        take = reporter._queue.take
+
+        def counted(now: float, *, flush: bool = False) -> Any:
+            nonlocal looks
+            looks += 1
+            return take(now, flush=flush)
+
+        reporter._queue.take = counted  # type: ignore[method-assign]
+        started = time.monotonic()
+        for n in range(POLICIES):  # spread out, as workers offer them: the sender may run in between
+            assert offer(reporter, n, "IN_PROGRESS")
+            time.sleep(0.001)
+        idle(reporter)
+        elapsed = time.monotonic() - started
+    assert history(nsx) == {policy_path(n): ["IN_PROGRESS"] for n in range(POLICIES)}
+    # A few looks per window or poll period, however many changes the burst held.
+    assert looks <= 10 + 8 * elapsed, f"{looks} looks at the queue for {POLICIES} offers in {elapsed:.2f} s"
+
+
 def test_503_mid_burst_delivers_everything_once_in_its_latest_state(
         nsx: NsxSimulator, make_client: MakeClient) -> None:
     options = BatchOptions(window=0.2, max_reports=100)
