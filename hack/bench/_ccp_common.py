@@ -150,6 +150,16 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: fl
     raise AssertionError(f"{what}: not within {timeout} s (last: {last!r})")
 
 
+def run_child(args: list[str], timeout: float) -> dict[str, Any]:
+    """A helper process (``python ARGS…``) whose last stdout line is one JSON object."""
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 # ------------------------------------------------------------------------------ the runner
 class RunnerProcess:
     """``_ccp_runner.py`` in a subprocess; its stdout events are collected by a reader thread."""

@@ -38,7 +38,8 @@ from typing import Any
 
 import requests
 
-from hack.bench._report_ccp import base_ratios, run_child
+from hack.bench._ccp_common import run_child
+from hack.bench._report_ccp import base_ratios
 from hack.bench._report_nsx_count import NsxRequestCounter
 from hack.bench.mp import _start, populate
 from reconciler.client import KubeClient

@@ -57,8 +57,9 @@ METHOD = f"""
   create per object.
 * **CCP restart** — a new adapter process, nothing changed, from its start ("ready": interpreter and
   imports done, as `ccp.py` measures issue 5's figure) until in sync: the start-up source-digest
-  check, or else the first reconcile that found nothing to write. Writes counted until one poll
-  interval + 1 s after the full translate-and-compare that follows. **Baseline**: one LIST of each
+  check, or else the first reconcile that found nothing to write; median of 3 restarts
+  (`restart_runs_s`). Writes counted, from the first restart, until one poll interval + 1 s after
+  the full translate-and-compare that follows. **Baseline**: one LIST of each
   of the three kinds with the official client (median of 3, own process). The full compare (from
   "ready") is also set against LIST + one bare NSX read, since it must read both.
 * **MP cold** — the adapter (`mp.Adapter`, alone in `_report_mp_child.py`) from manager start until
