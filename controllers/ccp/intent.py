@@ -63,6 +63,10 @@ def state(obj: Any, kind: Kind) -> Hashable:
     return obj.get("unique_id"), obj.get("_revision"), children
 
 
+class SearchCancelled(Exception):
+    """A revision search stopped by its caller before the last page."""
+
+
 @dataclass(frozen=True)
 class IntentUpdate:
     snapshot: NsxSnapshot
@@ -127,11 +131,13 @@ class NsxIntent:
                 self.healthy = False
                 raise
 
-    def revisions(self) -> dict[Kind, dict[str, Hashable]]:
+    def revisions(self, cancel: threading.Event | None = None) -> dict[Kind, dict[str, Hashable]]:
         """The :func:`state` of every policy, group and service of the domain from one paged search
         (no full read, no snapshot change): what the policy controller's start-up check compares
-        with the source digests stamped on the cluster's objects."""
-        return self._revisions()
+        with the source digests stamped on the cluster's objects. ``cancel`` stops the search
+        between pages (raising :class:`SearchCancelled`): on a first start the check finds nothing
+        to compare, and the rest of the search would only compete with the full read."""
+        return self._revisions(cancel)
 
     @property
     def predefined(self) -> dict[str, Any]:
@@ -177,7 +183,7 @@ class NsxIntent:
                 self._read_one(kind, path)
         return self._done(changed=True)
 
-    def _revisions(self) -> dict[Kind, dict[str, Hashable]]:
+    def _revisions(self, cancel: threading.Event | None = None) -> dict[Kind, dict[str, Hashable]]:
         """The state of every object of the domain, from one paged search."""
         policy_prefix = f"/infra/domains/{self._domain}"
         prefixes = {"policies": policy_prefix + "/security-policies/", "groups": policy_prefix + "/groups/",
@@ -185,6 +191,8 @@ class NsxIntent:
         heads: dict[Kind, dict[str, tuple[Any, Any]]] = {kind: {} for kind in prefixes}
         children: dict[str, set[tuple[Any, Any, Any]]] = {}
         for item in self._api.search(SEARCH_QUERY, included_fields=LIGHT_FIELDS, page_size=self._page_size):
+            if cancel is not None and cancel.is_set():
+                raise SearchCancelled("revision search cancelled")
             path, rtype = item.get("path"), item.get("resource_type")
             if not isinstance(path, str):
                 continue

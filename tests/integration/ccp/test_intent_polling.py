@@ -4,12 +4,13 @@ stay the same dicts, and a refused search query falls back to full lists."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from controllers.ccp.intent import LIGHT_FIELDS, SEARCH_QUERY, NsxIntent
+from controllers.ccp.intent import LIGHT_FIELDS, SEARCH_QUERY, NsxIntent, SearchCancelled
 from controllers.ccp.snapshot import NsxSnapshot
 from hack.bench._ccp_common import make_intent, seed_document
 from nsx.auth import BasicAuth
@@ -89,6 +90,23 @@ def test_a_poll_reads_revisions_and_only_the_changed_objects(nsx: tuple[NsxSimul
     assert f"{DOMAIN}/security-policies/p0011" not in update.snapshot.policies
     assert update.snapshot.groups[f"{DOMAIN}/groups/g0009"]["display_name"] == "renamed"
     assert content(update.snapshot) == content(NsxIntent(client.transport).fetch().snapshot)
+
+
+def test_a_cancelled_revision_search_stops_between_pages(nsx: tuple[NsxSimulator, NsxClient]) -> None:
+    sim, client = nsx
+    intent = NsxIntent(client.transport, page_size=5)
+    search = f"{API}/search/query"
+    before = sim.count_requests("GET", search)
+    revisions = intent.revisions()
+    pages = sim.count_requests("GET", search) - before
+    assert pages > 10 and len(revisions["policies"]) >= 12  # 36 rules, 10 groups, services: many pages
+
+    cancel = threading.Event()
+    cancel.set()
+    before = sim.count_requests("GET", search)
+    with pytest.raises(SearchCancelled):
+        intent.revisions(cancel)
+    assert sim.count_requests("GET", search) - before == 1  # the page in flight, none after it
 
 
 def test_a_refused_search_falls_back_to_full_lists(nsx: tuple[NsxSimulator, NsxClient]) -> None:
