@@ -20,7 +20,10 @@ Measured, in one run:
    ``CustomObjectsApi.create_cluster_custom_object`` into another fresh API server (target <= 1.0).
    ``--cold-runs`` (3) such pairs run back to back, each on fresh servers; the ratio is the median
    of the pairs' ratios (one run's baseline moved between 7.5 s and 10.6 s on this 2-CPU machine).
-   The last pair also records how busy the adapter and the API server were while the writes ran;
+   The last pair also records how busy the adapter and the API server were while the writes ran.
+   ``--create-latency-ms`` makes both API servers hold each create that long: the local server
+   answers in about 1 ms, where a real one waits for etcd, and that wait is what the adapter's
+   concurrent writers overlap and a sequential loop cannot;
 2. restart with nothing changed: writes (from the API server's request log, ``GET /__admin/requests``;
    target 0) and time to "in sync" (the start-up source-digest check, or else the first reconcile
    that found nothing to do) vs. one LIST of the three kinds with the official client, in a process
@@ -98,7 +101,7 @@ NSX_MAX_CONCURRENT = 1000
 class KubeApi:
     """``python -m sim.kubeapi`` with the Antrea CRDs installed."""
 
-    def __init__(self, workdir: Path, name: str) -> None:
+    def __init__(self, workdir: Path, name: str, create_latency: float = 0.0) -> None:
         self.kubeconfig = workdir / f"kubeconfig-{name}"
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         self.proc = subprocess.Popen([sys.executable, "-m", "sim.kubeapi", "--kubeconfig", str(self.kubeconfig)],
@@ -120,6 +123,10 @@ class KubeApi:
                 os.environ["KUBECONFIG"] = saved
         self.http = requests.Session()
         self.http.trust_env = False
+        if create_latency > 0:  # every create of an Antrea object waits this long in the server
+            self.http.post(self.url + "/__admin/faults", json={"op": "add_latency", "seconds": create_latency,
+                                                               "method": "POST", "path": ANTREA_OBJECT_PATH},
+                           timeout=10).raise_for_status()
 
     def requests_log(self) -> list[dict[str, Any]]:
         body: dict[str, Any] = self.http.get(self.url + "/__admin/requests", timeout=60).json()
@@ -241,12 +248,12 @@ def _cold_applied(event: dict[str, Any]) -> bool:
 def cold_pair(args: argparse.Namespace, workdir: Path, nsx: NsxSim, objects: list[dict[str, Any]],
               index: int) -> tuple[float, float]:
     """One more (sequential baseline, adapter cold start) pair, each on a fresh API server."""
-    kube_b = KubeApi(workdir, f"baseline-{index}")
+    kube_b = KubeApi(workdir, f"baseline-{index}", args.create_latency_ms / 1000)
     try:
         baseline = sequential_creates(kube_b.kubeconfig, objects)
     finally:
         kube_b.stop()
-    kube_a = KubeApi(workdir, f"adapter-{index}")
+    kube_a = KubeApi(workdir, f"adapter-{index}", args.create_latency_ms / 1000)
     try:
         cold = runner(kube_a, nsx, workdir, args.poll, f"cold-{index}", args.adapter_flags)
         try:
@@ -323,6 +330,10 @@ def main() -> int:
     ap.add_argument("--changes", type=int, default=3, help="one-rule-change samples (0: skip that part)")
     ap.add_argument("--cold-runs", type=int, default=3,
                     help="(baseline, cold start) pairs; the cold figures are their medians (1: a single pair)")
+    ap.add_argument("--create-latency-ms", type=float, default=0.0, metavar="MS",
+                    help="both API servers hold every create of an Antrea object this long, for the baseline and "
+                         "the adapter alike (0 = the local server's own ~1 ms; a real API server's creates wait "
+                         "for etcd: several ms)")
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--keep-workdir", action="store_true", help="keep the seed file and the runner logs")
     ap.add_argument("--adapter-flags", default="", metavar="FLAGS",
@@ -343,11 +354,12 @@ def main() -> int:
     nsx = NsxSim(workdir, seed_file)
     results["nsx_seed_load_s"] = round(nsx.start_seconds, 2)
     results["cpus"] = os.cpu_count()
+    results["create_latency_ms"] = args.create_latency_ms
     results["loadavg_1m_start"] = round(os.getloadavg()[0], 2)
     kube_a = kube_b = None
     try:
-        kube_a = KubeApi(workdir, "adapter")
-        kube_b = KubeApi(workdir, "baseline")
+        kube_a = KubeApi(workdir, "adapter", args.create_latency_ms / 1000)
+        kube_b = KubeApi(workdir, "baseline", args.create_latency_ms / 1000)
         with stopping(nsx, kube_a, kube_b):
             run(args, results, workdir, nsx, kube_a, kube_b)
     finally:
@@ -532,6 +544,7 @@ def print_table(r: dict[str, Any]) -> None:
           f"{r['nsx_rate_limit_rps']} rps; adapter kube QPS unlimited)")
     row("machine: CPUs / load average 1 min start, end", f"{r.get('cpus')} / {r.get('loadavg_1m_start')}, "
         f"{r.get('loadavg_1m_end')}")
+    row("API servers: extra latency of each create, ms", r.get("create_latency_ms"))
     row("NSX full read (3 paged lists), s", r.get("nsx_fetch_s"))
     row("NSX poll with nothing changed (search), s", r.get("nsx_poll_unchanged_s"))
     row("translate(), s", r.get("translate_s"))
