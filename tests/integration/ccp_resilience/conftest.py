@@ -14,32 +14,22 @@ from typing import Any
 
 import pytest
 
-from crds import MANIFEST_DIR
 from hack.bench._ccp_common import seed_document
 from hack.bench._ccp_rig import CLUSTER, Kube, Rig, purge_managed
 from nsx.auth import BasicAuth
 from nsx.client import NsxClient
 from nsx.tls import TlsSettings
-from reconciler.envtest import Environment
 from sim.antrea import AntreaSimulator
 from sim.nsx import NsxSimulator
+from tests.worlds import control_plane
 
 
 @pytest.fixture(scope="session")
 def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
-    workdir = tmp_path_factory.mktemp("ccp-resilience")
-    env = Environment(crd_paths=[MANIFEST_DIR], kubeconfig_path=workdir / "kubeconfig")
-    cfg = env.start()
-    if cfg.backend != "emulator":
-        env.stop()
-        pytest.skip("fault injection and write counting need the emulated API server")
-    client = cfg.client(qps=-1)
-    for node in ("n1", "n2"):
-        client.create(("v1", "Node"), {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
-    with AntreaSimulator(cfg.kubeconfig, realization_delay=0.1) as antrea:
+    with control_plane(tmp_path_factory.mktemp("ccp-resilience"), nodes=("n1", "n2"),
+                       emulator_only="fault injection and write counting need the emulated API server") as cfg, \
+            cfg.client(qps=-1) as client, AntreaSimulator(cfg.kubeconfig, realization_delay=0.1) as antrea:
         yield Kube(cfg, client, antrea)
-    client.close()
-    env.stop()
 
 
 @pytest.fixture
