@@ -6,25 +6,13 @@ Prints exactly one line when ready so a parent process can wait for it.
 from __future__ import annotations
 
 import argparse
-import gc
 import signal
 import threading
 from types import FrameType
 
+from sim.gc_tuning import tune_gc
+
 from .server import KubeApiServer
-
-
-def _tune_gc() -> None:
-    """Collect cycles less often: the store keeps every object (hundreds of dicts and lists per
-    custom resource) alive, so with the default thresholds the cyclic GC rescans that growing,
-    garbage-free heap over and over; it was ~40% of the CPU of a create under the CCP benchmark.
-    The server makes almost no cyclic garbage, so a higher first threshold only delays its
-    collection. Everything allocated at start-up (modules, CRD-less registry) is frozen out of the
-    scans. Done here, not in the library: GC settings belong to the process that owns it."""
-    gc.collect()
-    gc.freeze()
-    _, second, third = gc.get_threshold()
-    gc.set_threshold(10_000, second, third)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _stop)
     with KubeApiServer(args.host, args.port, bookmark_interval=args.bookmark_interval, rbac=args.rbac,
                        tls=args.tls) as srv:
-        _tune_gc()
+        tune_gc()
         path = srv.write_kubeconfig(args.kubeconfig)
         print(f"kubeapi ready at {srv.url} kubeconfig={path}", flush=True)
         while not done.wait(0.5):

@@ -17,6 +17,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from sim.gc_tuning import tune_gc
 from sim.nsx.errors import NsxError
 from sim.nsx.simulator import NsxSimulator
 
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.password_file is not None:
         password = args.password_file.read_text().splitlines()[0] if args.password_file.read_text() else ""
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="nsx-sim-"))
+    tune_gc()  # before the seed is loaded: the store it builds is what the collector would rescan
     try:
         sim = NsxSimulator(tls=not args.http, username=args.username, password=password, seed=args.seed,
                            rate_limit_rps=args.rate_limit, max_concurrent=args.max_concurrent, host=args.host,
