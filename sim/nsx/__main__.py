@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.password_file is not None:
         password = args.password_file.read_text().splitlines()[0] if args.password_file.read_text() else ""
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="nsx-sim-"))
-    tune_gc()  # before the seed is loaded: the store it builds is what the collector would rescan
+    tune_gc()  # before the seed is loaded, so that loading it does not rescan what it builds
     try:
         sim = NsxSimulator(tls=not args.http, username=args.username, password=password, seed=args.seed,
                            rate_limit_rps=args.rate_limit, max_concurrent=args.max_concurrent, host=args.host,
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as err:
         print(f"cannot start: {err}", file=sys.stderr)
         return 2
+    tune_gc()  # again: the seeded store is long-lived, frozen out of the collector's scans too
     pw_note = "password=(given)"
     if sim.password_generated:
         pw_file = data_dir / "admin-password"

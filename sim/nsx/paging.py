@@ -48,8 +48,10 @@ def paginate(
     items: list[dict[str, Any]],
     query: dict[str, str],
     default_sort: str | None = "display_name",
+    render: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
-    """A ListResult page of ``items`` following the standard query parameters."""
+    """A ListResult page of ``items`` following the standard query parameters. With ``render``, the
+    items are sorted and counted as given and only the page's are rendered (``None``: left out)."""
     sort_by = query.get("sort_by") or default_sort
     ascending = query.get("sort_ascending", "true").lower() != "false"
     if sort_by:
@@ -63,6 +65,8 @@ def paginate(
     size = min(size or MAX_PAGE, MAX_PAGE)
     offset = _decode(query["cursor"]) if query.get("cursor") else 0
     page = items[offset: offset + size]
+    if render is not None:
+        page = [r for r in map(render, page) if r is not None]
     included = query.get("included_fields")
     if included:
         wanted = {f.strip() for f in included.split(",") if f.strip()}
