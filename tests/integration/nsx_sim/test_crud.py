@@ -275,6 +275,26 @@ def test_revise_reorders(api: Api) -> None:
     assert bad.status_code == 400
 
 
+def test_policy_pages_carry_their_rules_and_sort_by_rendered_fields(api: Api) -> None:
+    for i, pid in enumerate(["x", "y", "z"]):
+        r = api.patch(f"{POL}/{pid}", json={"resource_type": "SecurityPolicy", "category": "Application",
+                                            "sequence_number": 30 - 10 * i, "rules": [rule(f"r{pid}")]})
+        assert r.status_code == 200
+    paged: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        body = api.get(POL, params={"page_size": 1, **({"cursor": cursor} if cursor else {})}).json()
+        paged += body["results"]
+        cursor = body.get("cursor")
+        if not cursor:
+            break
+    assert paged == api.get(POL).json()["results"]  # one page at a time renders what one page of all does
+    mine = {p["id"]: p for p in paged if p["id"] in ("x", "y", "z")}
+    assert {pid: [r["id"] for r in p["rules"]] for pid, p in mine.items()} == {"x": ["rx"], "y": ["ry"], "z": ["rz"]}
+    by_rendered = api.get(POL, params={"sort_by": "internal_sequence_number", "page_size": 1000}).json()["results"]
+    assert [p["id"] for p in by_rendered if p["id"] in mine] == ["z", "y", "x"]
+
+
 def test_cluster_control_plane_lifecycle_and_cascade(api: Api, sim: NsxSimulator) -> None:
     from nsx_sim_helpers import CCP, CCP_PATH, register_cluster
 
