@@ -32,7 +32,14 @@ from reconciler.controller import Controller, ControllerOptions
 from reconciler.handler import EnqueueRequestsFromMapFunc
 from reconciler.informer import SharedInformer
 from reconciler.manager import Manager
-from reconciler.predicate import AnnotationChangedPredicate, GenerationChangedPredicate, LabelChangedPredicate, or_
+from reconciler.predicate import (
+    AnnotationChangedPredicate,
+    GenerationChangedPredicate,
+    LabelChangedPredicate,
+    Predicate,
+    new_predicate_funcs,
+    or_,
+)
 from reconciler.reconcile import Request
 from reconciler.source import Channel, Kind
 
@@ -60,6 +67,20 @@ class CcpAdapter:
 def _policy_path(obj: Any) -> list[Request]:
     path = ((obj.get("metadata") or {}).get("annotations") or {}).get(names.NSX_PATH_ANNOTATION)
     return [Request(name=path)] if isinstance(path, str) else []
+
+
+def realization_may_act(outcomes: Outcomes) -> Predicate:
+    """ACNP events the realization controller has something to do with.
+
+    Until the first policy run publishes its outcomes, a reconcile of an ACNP's policy finds no
+    outcome and does nothing, and that publication enqueues every policy anyway. Such events are
+    not queued: on a cold start each of the run's own creates would otherwise wake a realization
+    worker for nothing, a thousand wake-ups competing with the writes for the interpreter."""
+
+    def keep(acnp: Any) -> bool:
+        return outcomes.published.is_set() or any(outcomes.get(r.name) is not None for r in _policy_path(acnp))
+
+    return new_predicate_funcs(keep)
 
 
 def setup_ccp(manager: Manager, nsx: NsxClient, settings: CcpSettings) -> CcpAdapter:
@@ -107,7 +128,7 @@ def setup_ccp(manager: Manager, nsx: NsxClient, settings: CcpSettings) -> CcpAda
     )
     realization_controller = Controller("ccp-realization", realization,
                                         ControllerOptions(max_concurrent_reconciles=settings.realization_workers))
-    realization_controller.watches(Kind(acnps), EnqueueRequestsFromMapFunc(_policy_path))
+    realization_controller.watches(Kind(acnps), EnqueueRequestsFromMapFunc(_policy_path), realization_may_act(outcomes))
     realization_controller.watches(
         realization_events,
         EnqueueRequestsFromMapFunc(lambda obj: [Request(name=obj["metadata"]["name"])]),
