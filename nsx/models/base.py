@@ -35,6 +35,7 @@ class NsxModel(BaseModel):
         validate_by_name=True,
         validate_by_alias=True,
         serialize_by_alias=True,
+        defer_build=True,
     )
 
     def to_wire(self) -> dict[str, Any]:
