@@ -241,18 +241,18 @@ class PolicyReconciler:
                results: Mapping[str, PolicyResult]) -> dict[Key, dict[str, Any]]:
         """The translated objects keyed, each stamped with its source inputs and digest."""
         acnp_inputs: dict[str, source_digest.Inputs] = {}
-        group_reads: dict[str, frozenset[str]] = {}
+        producers: dict[str, list[frozenset[str]]] = {}
         for path, result in results.items():
             if result.acnp is None:
                 continue
-            acnp_inputs[result.name] = source_digest.Inputs(frozenset((path,)), result.group_reads,
-                                                            result.service_reads)
+            reads = result.group_reads
+            acnp_inputs[result.name] = source_digest.Inputs(frozenset((path,)), reads, result.service_reads)
             for group in result.groups:
-                name = group["metadata"]["name"]
-                # Every policy producing a group read all that group's inputs: the intersection
-                # over them is the tightest superset known without walking the group again.
-                known = group_reads.get(name)
-                group_reads[name] = result.group_reads if known is None else known & result.group_reads
+                producers.setdefault(group["metadata"]["name"], []).append(reads)
+        # Every policy producing a group read all that group's inputs: the intersection over them
+        # is the tightest superset known without walking the group again (one C-level call each).
+        group_reads = {name: reads[0] if len(reads) == 1 else reads[0].intersection(*reads[1:])
+                       for name, reads in producers.items()}
         lookup = source_digest.snapshot_lookup(snapshot.policies, snapshot.groups, snapshot.services)
         mapped = {a["metadata"]["annotations"][names.NSX_PATH_ANNOTATION] for a in translation.policies.values()}
         unmapped = [p for p in snapshot.policies if p not in mapped]
