@@ -50,7 +50,7 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.rest import RESTResponse
 from loguru import logger
 
-from reconciler import _paging, metrics
+from reconciler import _multiplex, _paging, metrics
 from reconciler.errors import (
     ApiError,
     ConnectionFailure,
@@ -411,6 +411,98 @@ class KubeClient:
             redirect=False, timeout=self._timeout(timeout), preload_content=False,
         )
 
+    def _check_write(self, method: str, path: str) -> None:
+        """Raise when this client may not send a write now (see :class:`FencedClient`)."""
+
+    def _multiplex_pool(self) -> tuple[Any, str, str] | None:
+        """(urllib3 pool, Host header, base path) for multiplexed writes, or None when requests
+        go through a proxy or to a host the pool manager must resolve itself."""
+        pm = self.api_client.rest_client.pool_manager
+        parsed = urlparse(self.api_client.configuration.host)
+        if type(pm) is not urllib3.PoolManager or parsed.scheme not in ("http", "https") or not parsed.netloc:
+            return None
+        pool = pm.connection_from_url(f"{parsed.scheme}://{parsed.netloc}")
+        if not (hasattr(pool, "_get_conn") and hasattr(pool, "_put_conn")):
+            return None
+        return pool, parsed.netloc, parsed.path.rstrip("/")
+
+    def create_many(
+        self, objs: Sequence[Mapping[str, Any]], *, connections: int, field_manager: str | None = None
+    ) -> list[Obj | ApiError | None] | None:
+        """POST each object with up to ``connections`` requests in flight from this one thread
+        (:mod:`reconciler._multiplex`). Each entry is the created object, the typed error of a
+        failure that :meth:`create` would not have retried either (an answer after sending is
+        never sent again), or None: not sent, or failed in a way :meth:`create` retries — send
+        that one with :meth:`create`. None instead of a list when this client cannot multiplex
+        (a proxy is configured)."""
+        target = self._multiplex_pool()
+        if target is None:
+            return None
+        pool, host, base = target
+        requests: list[_multiplex.Request] = []
+        sent: list[int] = []
+        for index, obj in enumerate(objs):
+            try:
+                path = self._res_of(obj).path((obj.get("metadata") or {}).get("namespace"))
+                query = list(self._write_query(False, field_manager))
+                payload, content_type = self._encode(dict(obj), None)
+                assert payload is not None
+                headers = self._headers("POST", path, query, payload, content_type)
+            except Exception:  # e.g. an unknown kind: the single request reports it
+                continue
+            requests.append((base + (f"{path}?{self._query_string(query)}" if query else path), payload, headers))
+            sent.append(index)
+        timeout = self.request_timeout if isinstance(self.request_timeout, (int, float)) else DEFAULT_REQUEST_TIMEOUT
+
+        def connect() -> Any:
+            # A pooled connection, or a new one with the pool's TLS settings (CA, client
+            # certificate, server name): urllib3's own accessors, as its urlopen uses them.
+            conn = pool._get_conn()
+            try:
+                if conn.sock is None:
+                    conn.connect()
+                conn.sock.settimeout(timeout)
+            except BaseException:
+                release(conn, False)  # the pool's slot stays in the pool
+                raise
+            return conn
+
+        def release(conn: Any, reusable: bool) -> None:
+            if not reusable:
+                conn.close()
+            pool._put_conn(conn)  # a closed connection reconnects on its next use
+
+        def before_send(url: str) -> None:
+            self._check_write("POST", url)
+            self._throttle()
+
+        def observe(code: str, seconds: float) -> None:
+            metrics.observe_rest_request(self.host, "POST", code, seconds)
+
+        replies = _multiplex.post_many(requests, connect=connect, release=release, host=host, connections=connections,
+                                       timeout=timeout, before_send=before_send, observe=observe)
+        out: list[Obj | ApiError | None] = [None] * len(objs)
+        for index, reply in zip(sent, replies, strict=True):
+            out[index] = self._created(reply)
+        return out
+
+    def _created(self, reply: _multiplex.Reply | None) -> Obj | ApiError | None:
+        """One multiplexed create's result, by the policy of :meth:`request` for a POST."""
+        if reply is None:
+            return None
+        if reply.status == 0:
+            metrics.observe_rest_request(self.host, "POST", "<error>", 0.0)
+            err: ApiError = ConnectionFailure(reply.reason, sent=True)
+        elif reply.status >= 400:
+            err = _error_from_response(reply.status, reply.body, reply.headers)
+        else:
+            try:
+                return json.loads(reply.body) if reply.body else {}
+            except ValueError as exc:
+                return ApiError(reply.status, "BadResponse", f"undecodable answer to a create: {exc}")
+        # Retried by request() too (e.g. 429): left to create(), whose own tries then start.
+        return None if self.max_retries >= 1 and _retryable(err, False) else err
+
     def _attempt(
         self,
         method: str,
@@ -761,6 +853,10 @@ class ObjectWriter:
     def create(self, obj: Mapping[str, Any]) -> Obj:
         """POST ``obj`` to the resource its apiVersion/kind name."""
         return self.client.create(self.client._res_of(obj), obj, field_manager=self.field_manager)
+
+    def create_many(self, objs: Sequence[Mapping[str, Any]], connections: int) -> list[Obj | ApiError | None] | None:
+        """See :meth:`KubeClient.create_many`: None entries are to be sent with :meth:`create`."""
+        return self.client.create_many(objs, connections=connections, field_manager=self.field_manager)
 
     def patch(self, obj: Mapping[str, Any], patch: Mapping[str, Any]) -> Obj:
         """Apply the JSON merge ``patch`` to the live object named like ``obj``."""

@@ -372,7 +372,10 @@ class FencedClient(KubeClient):
         self.fence = fence
         """Returns whether writing is allowed right now."""
 
-    def _attempt(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+    def _check_write(self, method: str, path: str) -> None:
         if method.upper() not in ("GET", "HEAD") and not self.fence():
             raise NotLeaderError(f"{method} {path} refused: not the leader")
+
+    def _attempt(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        self._check_write(method, path)
         return super()._attempt(method, path, *args, **kwargs)

@@ -2,8 +2,10 @@
 
 :func:`plan` is pure: it compares only the fields the writer owns and yields creates, minimal JSON
 merge patches (RFC 7386) and deletes. :func:`apply` executes a plan through any :class:`Writer`
-with rank barriers and a bounded thread pool. The two together give the engine's central promise
-(spec §3.4 rule 8, §4.6): when nothing drifted, a resync issues **zero** writes.
+with rank barriers and bounded concurrency: threads, or for a rank of many creates the writer's
+``create_many`` (multiplexed from one thread, :mod:`reconciler._multiplex`). The two together give
+the engine's central promise (spec §3.4 rule 8, §4.6): when nothing drifted, a resync issues
+**zero** writes.
 
 Which fields are compared (the default :func:`owned_fields` projection):
 
@@ -366,6 +368,9 @@ class Writer(Protocol):
 
     def delete(self, obj: dict[str, Any]) -> None: ...
 
+    # Optional: ``create_many(objs, connections) -> list[dict | Exception | None] | None``, many
+    # creates at once (see ``ObjectWriter.create_many``); ``apply`` uses it when present.
+
 
 Action = Literal["create", "update", "delete"]
 
@@ -436,12 +441,34 @@ def apply(
 
 
 def _run_batch(writer: Writer, batch: list[_Write], concurrency: int) -> list[Outcome]:
-    """Run one rank's writes on up to ``concurrency`` threads; outcomes in ``batch`` order.
+    """Run one rank's writes with up to ``concurrency`` in flight; outcomes in ``batch`` order.
+
+    More creates than writers go out multiplexed from this thread when the writer can
+    (``create_many``, see :mod:`reconciler._multiplex`): each comes back created, failed, or
+    ``None`` to be sent again one by one. Those, and every other batch, run on threads, one
+    request each."""
+    workers = max(1, min(concurrency, len(batch)))
+    create_many = getattr(writer, "create_many", None)
+    if create_many is not None and len(batch) > workers and all(w.action == "create" for w in batch):
+        try:
+            created = create_many([w.obj for w in batch], workers)
+        except Exception:  # never lose the batch: the single-request path reports what is wrong
+            created = None
+        if created is not None:
+            done = [None if r is None else Outcome("create", w.key, ok=False, error=r) if isinstance(r, Exception)
+                    else Outcome("create", w.key, ok=True, result=r) for w, r in zip(batch, created, strict=True)]
+            again = iter(_run_threads(writer, [w for w, o in zip(batch, done, strict=True) if o is None], workers))
+            return [o if o is not None else next(again) for o in done]
+    return _run_threads(writer, batch, workers)
+
+
+def _run_threads(writer: Writer, batch: list[_Write], workers: int) -> list[Outcome]:
+    """``batch`` on up to ``workers`` threads, one request each; outcomes in ``batch`` order.
 
     Plain threads pulling the next index from a shared counter, not an executor: a
     ``ThreadPoolExecutor.map`` costs a future, a work item and a condition variable per write —
     tens of microseconds of GIL-held time each, competing with the writes themselves."""
-    workers = max(1, min(concurrency, len(batch)))
+    workers = max(1, min(workers, len(batch)))
     if workers == 1:
         return [_execute(writer, w) for w in batch]
     results: list[Outcome | None] = [None] * len(batch)
