@@ -327,6 +327,15 @@ class PolicyReconciler:
             self._revisions = None
             logger.info("start-up digest check: no managed objects yet; translating")
             return
+        # The cluster's half of the check first: the search is usually still running, and when
+        # the objects alone already say "not in sync" its answer is not needed at all.
+        recorded = source_digest.record(observed, tiers(self._settings.tier_priority_base).keys())
+        if recorded.problem is not None:
+            if self._revisions is not None:
+                self._revisions[2].set()
+            self._revisions = None
+            self._start_verdict(source_digest.Verdict(False, recorded.problem))
+            return
         revisions: Any
         try:
             if self._revisions is not None:
@@ -340,9 +349,11 @@ class PolicyReconciler:
         except Exception as err:  # an NSX that refuses the search: the full translation decides
             logger.info("start-up digest check skipped: {}", err)
             return
-        verdict = source_digest.check(
-            observed, self._settings_text, source_digest.search_lookup(revisions, self._intent.predefined),
-            revisions.get("policies", {}).keys(), tiers(self._settings.tier_priority_base).keys())
+        self._start_verdict(source_digest.check(
+            recorded, self._settings_text, source_digest.search_lookup(revisions, self._intent.predefined),
+            revisions.get("policies", {}).keys(), ()))
+
+    def _start_verdict(self, verdict: source_digest.Verdict) -> None:
         self.start_verdict = verdict
         self.full_runs_at_start_verdict = self._translations.full_runs
         if verdict.ok:

@@ -162,40 +162,50 @@ class Verdict:
     objects: int = 0
 
 
-def check(observed: Iterable[Mapping[str, Any]], settings: str, lookup: Lookup, policy_paths: Iterable[str],
-          tier_names: Iterable[str]) -> Verdict:
-    """Would translating the NSX intent described by ``lookup`` give exactly the ``observed``
-    managed objects (spec drift aside)? True only if every object's digest recomputes equal from
-    its recorded inputs and the set of objects is closed: every NSX policy of the domain has its
-    ACNP or is among those recorded (with their revisions) on the one Tier that records the
-    policies without an ACNP, every ClusterGroup is referenced and every reference resolves, and the
-    Tiers are exactly those the translator makes."""
+@dataclass(frozen=True)
+class Recorded:
+    """What the managed objects say about their own sources: everything :func:`check` needs from
+    the cluster, read before NSX has answered (the start-up check's search is still running
+    while the informers' caches are already full)."""
+
+    objects: int
+    problem: str | None
+    """Why the objects cannot be in sync whatever NSX says, or None."""
+    stamps: list[tuple[str, str, str, str]]
+    """(kind, name, encoded inputs, recorded digest) of every object."""
+    inputs: dict[str, Inputs | None]
+    """Each distinct encoded inputs text, decoded (None: unreadable)."""
+    mapped: frozenset[str]
+    """The NSX paths the ClusterNetworkPolicies were translated from."""
+
+
+def record(observed: Iterable[Mapping[str, Any]], tier_names: Iterable[str]) -> Recorded:
+    """The NSX-independent half of :func:`check`: read the annotations, and check that the set of
+    objects is closed (Tiers exactly the translator's, each ACNP in one of them, every
+    ClusterGroup referenced and every reference resolved, one Tier anchoring the policies without
+    an ACNP)."""
     acnps: dict[str, Mapping[str, Any]] = {}
     groups: dict[str, Mapping[str, Any]] = {}
     tiers: set[str] = set()
-    objects = list(observed)
-    policy_paths = set(policy_paths)
-    mapped = {str(((o.get("metadata") or {}).get("annotations") or {}).get(names.NSX_PATH_ANNOTATION))
-              for o in objects if o.get("kind") == "ClusterNetworkPolicy"}
-    unmapped = policy_paths - mapped
+    stamps: list[tuple[str, str, str, str]] = []
+    inputs: dict[str, Inputs | None] = {}
     anchored = 0
-    expected: dict[str, tuple[Inputs | None, str]] = {}  # a family's parent and children share inputs
-    for obj in objects:
+    problem: str | None = None
+    objects = 0
+    for obj in observed:
+        objects += 1
         meta = obj.get("metadata") or {}
         annotations = meta.get("annotations") or {}
-        name, kind = str(meta.get("name")), obj.get("kind")
+        name, kind = str(meta.get("name")), str(obj.get("kind"))
         text = str(annotations.get(names.SOURCE_INPUTS_ANNOTATION, ""))
-        known = expected.get(text)
-        if known is None:
-            recorded = Inputs.decode(text)
-            known = expected[text] = (recorded, "" if recorded is None else
-                                      digest(settings, recorded, lookup, unmapped))
-        recorded, value = known
+        if text not in inputs:
+            inputs[text] = Inputs.decode(text)
+        recorded = inputs[text]
         if recorded is None:
-            return Verdict(False, f"{kind} {name} has no readable source inputs")
+            problem = problem or f"{kind} {name} has no readable source inputs"
+            continue
         anchored += recorded.unmapped
-        if annotations.get(names.SOURCE_DIGEST_ANNOTATION) != value:
-            return Verdict(False, f"{kind} {name} was translated from other NSX input")
+        stamps.append((kind, name, text, str(annotations.get(names.SOURCE_DIGEST_ANNOTATION))))
         if kind == "ClusterNetworkPolicy":
             acnps[str(annotations.get(names.NSX_PATH_ANNOTATION))] = obj
         elif kind == "ClusterGroup":
@@ -203,26 +213,54 @@ def check(observed: Iterable[Mapping[str, Any]], settings: str, lookup: Lookup, 
         elif kind == "Tier":
             tiers.add(name)
         else:
-            return Verdict(False, f"unexpected kind {kind}")
+            problem = problem or f"unexpected kind {kind}"
     wanted_tiers = set(tier_names)
-    if tiers != wanted_tiers:
-        return Verdict(False, "the managed Tiers differ from the translator's")
-    if anchored != 1:
-        return Verdict(False, "the NSX policies without a ClusterNetworkPolicy are not on record")
-    if acnps.keys() - policy_paths:
+    if problem is None and tiers != wanted_tiers:
+        problem = "the managed Tiers differ from the translator's"
+    if problem is None and anchored != 1:
+        problem = "the NSX policies without a ClusterNetworkPolicy are not on record"
+    if problem is None:
+        referenced: set[str] = set()
+        for acnp in acnps.values():
+            spec = acnp.get("spec") or {}
+            if spec.get("tier") not in wanted_tiers:
+                problem = "a ClusterNetworkPolicy is in an unknown Tier"
+                break
+            referenced |= _group_refs(spec)
+        for name in list(referenced):
+            children = ((groups.get(name) or {}).get("spec") or {}).get("childGroups") or []
+            referenced.update(str(c) for c in children)
+        if problem is None and referenced != groups.keys():
+            problem = "the ClusterGroups differ from those the policies reference"
+    return Recorded(objects, problem, stamps, inputs, frozenset(acnps))
+
+
+def check(observed: Iterable[Mapping[str, Any]] | Recorded, settings: str, lookup: Lookup,
+          policy_paths: Iterable[str], tier_names: Iterable[str]) -> Verdict:
+    """Would translating the NSX intent described by ``lookup`` give exactly the ``observed``
+    managed objects (spec drift aside)? True only if every object's digest recomputes equal from
+    its recorded inputs and the set of objects is closed: every NSX policy of the domain has its
+    ACNP or is among those recorded (with their revisions) on the one Tier that records the
+    policies without an ACNP, every ClusterGroup is referenced and every reference resolves, and the
+    Tiers are exactly those the translator makes. ``observed`` may be :func:`record`'s answer
+    (then ``tier_names`` was given there)."""
+    recorded = observed if isinstance(observed, Recorded) else record(observed, tier_names)
+    if recorded.problem is not None:
+        return Verdict(False, recorded.problem)
+    policy_paths = set(policy_paths)
+    unmapped = policy_paths - recorded.mapped
+    values: dict[str, str] = {}  # a family's parent and children share their inputs
+    for kind, name, text, value in recorded.stamps:
+        expected = values.get(text)
+        if expected is None:
+            inputs = recorded.inputs[text]
+            assert inputs is not None  # unreadable inputs are a problem of the record
+            expected = values[text] = digest(settings, inputs, lookup, unmapped)
+        if value != expected:
+            return Verdict(False, f"{kind} {name} was translated from other NSX input")
+    if recorded.mapped - policy_paths:
         return Verdict(False, "a ClusterNetworkPolicy has no NSX policy")
-    referenced: set[str] = set()
-    for acnp in acnps.values():
-        spec = acnp.get("spec") or {}
-        if spec.get("tier") not in wanted_tiers:
-            return Verdict(False, "a ClusterNetworkPolicy is in an unknown Tier")
-        referenced |= _group_refs(spec)
-    for name in list(referenced):
-        children = ((groups.get(name) or {}).get("spec") or {}).get("childGroups") or []
-        referenced.update(str(c) for c in children)
-    if referenced != groups.keys():
-        return Verdict(False, "the ClusterGroups differ from those the policies reference")
-    return Verdict(True, "every object matches its NSX source digest", len(objects))
+    return Verdict(True, "every object matches its NSX source digest", recorded.objects)
 
 
 def _group_refs(spec: Mapping[str, Any]) -> set[str]:

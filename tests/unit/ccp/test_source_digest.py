@@ -10,7 +10,15 @@ from typing import Any
 
 from controllers.ccp import names
 from controllers.ccp.intent import state
-from controllers.ccp.source_digest import Inputs, check, digest, search_lookup, settings_text, snapshot_lookup
+from controllers.ccp.source_digest import (
+    Inputs,
+    check,
+    digest,
+    record,
+    search_lookup,
+    settings_text,
+    snapshot_lookup,
+)
 
 P = "/infra/domains/default/security-policies/p1"
 G = "/infra/domains/default/groups/web"
@@ -106,3 +114,26 @@ def test_check_accepts_exactly_the_closed_current_set() -> None:
     tampered[2]["metadata"]["annotations"][names.SOURCE_DIGEST_ANNOTATION] = "0" * 32
     verdict = check(tampered, SETTINGS, lookup, [P, other], ["t1"])
     assert not verdict.ok and "nsx-web" in verdict.reason
+
+
+def test_the_cluster_half_of_the_check_needs_no_nsx_answer() -> None:
+    """``record`` finds what the objects alone rule out (the start-up check then need not wait
+    for its NSX search); ``check`` on a record gives the verdict ``check`` on the objects gives."""
+    other = "/infra/domains/default/security-policies/default-layer3-section"
+    lookup = snapshot_lookup({P: policy(), other: policy(rev=5)}, {G: group()}, {})
+    objects = cluster(lookup, (other,))
+    recorded = record(objects, ["t1"])
+    assert recorded.problem is None and recorded.objects == 4 and recorded.mapped == {P}
+    assert len(recorded.inputs) == 3  # the group family shares one inputs text: decoded once
+    assert check(recorded, SETTINGS, lookup, [P, other], ()).ok
+    changed = snapshot_lookup({P: policy(), other: policy(rev=6)}, {G: group()}, {})
+    assert not check(recorded, SETTINGS, changed, [P, other], ()).ok  # NSX changed: only the search tells
+
+    extra = _obj("ClusterGroup", "nsx-db", Inputs(groups=frozenset({G})), lookup, {"podSelector": {}})
+    assert record([*objects, extra], ["t1"]).problem == "the ClusterGroups differ from those the policies reference"
+    assert record(objects, ["t1", "t2"]).problem == "the managed Tiers differ from the translator's"
+    unreadable = copy.deepcopy(objects)
+    unreadable[1]["metadata"]["annotations"][names.SOURCE_INPUTS_ANNOTATION] = "{not json"
+    assert record(unreadable, ["t1"]).problem == "ClusterNetworkPolicy nsx-p1 has no readable source inputs"
+    for bad in ([*objects, extra], unreadable):
+        assert not check(bad, SETTINGS, lookup, [P, other], ["t1"]).ok
