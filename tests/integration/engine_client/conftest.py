@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from reconciler.client import KubeClient
 from reconciler.informer import SharedInformer
 from reconciler.watcher import Backoff
+from sim.kubeapi import KubeApiServer
 
 CM = ("v1", "ConfigMap")
 
@@ -104,3 +106,13 @@ def recorder() -> Callable[[], Recorder]:
 def make_cm() -> Callable[..., dict[str, Any]]:
     """``make_cm(name, namespace, data=None, labels=None, **metadata)``: a ConfigMap dict."""
     return configmap
+
+
+@pytest.fixture
+def tls_rbac_server(tmp_path: Path) -> Iterator[tuple[KubeApiServer, Path]]:
+    """An API server of its own with TLS and RBAC on (unknown tokens get 401)."""
+    server = KubeApiServer(rbac=True, tls=True).start()
+    try:
+        yield server, server.write_kubeconfig(tmp_path / "kubeconfig")
+    finally:
+        server.stop()

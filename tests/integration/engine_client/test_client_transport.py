@@ -12,7 +12,6 @@ import threading
 import time
 import types
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -172,16 +171,6 @@ def test_client_works_again_after_close(kube_env: EnvConfig, kube_namespace: str
         assert client.get(("v1", "Namespace"), kube_namespace)["metadata"]["name"] == kube_namespace
     finally:
         client.close()
-
-
-@pytest.fixture
-def tls_rbac_server(tmp_path: Path) -> Iterator[tuple[KubeApiServer, Path]]:
-    """An API server of its own with TLS and RBAC on (unknown tokens get 401)."""
-    server = KubeApiServer(rbac=True, tls=True).start()
-    try:
-        yield server, server.write_kubeconfig(tmp_path / "kubeconfig")
-    finally:
-        server.stop()
 
 
 def test_tls_verification_and_bearer_token(tls_rbac_server: tuple[KubeApiServer, Path], tmp_path: Path) -> None:

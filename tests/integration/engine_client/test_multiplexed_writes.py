@@ -5,11 +5,8 @@ by one with its typed error kept, TLS and tokens are those of the client, and a 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from reconciler import errors
 from reconciler.client import KubeClient
@@ -94,20 +91,10 @@ def test_a_fenced_client_sends_no_write(kube_env: EnvConfig, kube_server: Any, k
         inner.close()
 
 
-@pytest.fixture
-def tls_server(tmp_path: Path) -> Iterator[tuple[KubeApiServer, Path]]:
-    """An API server of its own with TLS and RBAC on (unknown tokens get 401)."""
-    server = KubeApiServer(rbac=True, tls=True).start()
-    try:
-        yield server, server.write_kubeconfig(tmp_path / "kubeconfig")
-    finally:
-        server.stop()
-
-
 def test_multiplexed_creates_over_tls_use_the_clients_trust_and_token(
-    tls_server: tuple[KubeApiServer, Path], tmp_path: Path,
+    tls_rbac_server: tuple[KubeApiServer, Path], tmp_path: Path,
 ) -> None:
-    server, kubeconfig = tls_server
+    server, kubeconfig = tls_rbac_server
     ns = f"t-{uuid.uuid4().hex[:8]}"
     with KubeClient.from_kubeconfig(kubeconfig, qps=-1) as admin:
         admin.create(("v1", "Namespace"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
