@@ -62,7 +62,7 @@ class _Slot:
 
 
 def post_many(
-    requests: Sequence[Request],
+    requests: Sequence[Request | Callable[[], Request]],
     *,
     connect: Callable[[], Any],
     release: Callable[[Any, bool], None],
@@ -73,6 +73,10 @@ def post_many(
     observe: Callable[[str, float], None] | None = None,
 ) -> list[Reply | None]:
     """POST every request; a :class:`Reply` for each one sent, ``None`` for each one not sent.
+
+    A request may be given as a function that builds it: it is then called just before the
+    request is sent (headers carrying a rotating token are read then, not when the batch began),
+    and when it raises, that request is not sent.
 
     ``connect()`` returns a connected urllib3 connection (its ``sock`` is used, with the
     timeout it carries); ``release(conn, reusable)`` takes it back, reusable when it is idle with
@@ -114,7 +118,11 @@ def post_many(
     def start(slot: _Slot) -> None:
         """Send the next request on ``slot`` (none left: it stays idle)."""
         for index in pending:
-            url, body, headers = requests[index]
+            request = requests[index]
+            try:
+                url, body, headers = request() if callable(request) else request
+            except Exception:
+                continue  # left to the caller, whose single request reports the same problem
             head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             if head.count("\n") != len(headers) or head.count("\r") != len(headers) or "\r" in url or "\n" in url:
                 continue  # a line break inside a header (a broken token?): http.client refuses it

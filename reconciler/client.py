@@ -33,6 +33,7 @@ server certainly did not act on it, or when acting twice is harmless.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -439,19 +440,17 @@ class KubeClient:
         if target is None:
             return None
         pool, host, base = target
-        requests: list[_multiplex.Request] = []
-        sent: list[int] = []
-        for index, obj in enumerate(objs):
-            try:
-                path = self._res_of(obj).path((obj.get("metadata") or {}).get("namespace"))
-                query = list(self._write_query(False, field_manager))
-                payload, content_type = self._encode(dict(obj), None)
-                assert payload is not None
-                headers = self._headers("POST", path, query, payload, content_type)
-            except Exception:  # e.g. an unknown kind: the single request reports it
-                continue
-            requests.append((base + (f"{path}?{self._query_string(query)}" if query else path), payload, headers))
-            sent.append(index)
+
+        def prepare(obj: Mapping[str, Any]) -> _multiplex.Request:
+            """Built just before sending, as ``request`` does (a rotating token is read then); an
+            error here (e.g. an unknown kind) leaves the object to ``create``, which reports it."""
+            path = self._res_of(obj).path((obj.get("metadata") or {}).get("namespace"))
+            query = list(self._write_query(False, field_manager))
+            payload, content_type = self._encode(dict(obj), None)
+            assert payload is not None
+            headers = self._headers("POST", path, query, payload, content_type)
+            return base + (f"{path}?{self._query_string(query)}" if query else path), payload, headers
+
         timeout = self.request_timeout if isinstance(self.request_timeout, (int, float)) else DEFAULT_REQUEST_TIMEOUT
 
         def connect() -> Any:
@@ -479,12 +478,10 @@ class KubeClient:
         def observe(code: str, seconds: float) -> None:
             metrics.observe_rest_request(self.host, "POST", code, seconds)
 
-        replies = _multiplex.post_many(requests, connect=connect, release=release, host=host, connections=connections,
-                                       timeout=timeout, before_send=before_send, observe=observe)
-        out: list[Obj | ApiError | None] = [None] * len(objs)
-        for index, reply in zip(sent, replies, strict=True):
-            out[index] = self._created(reply)
-        return out
+        replies = _multiplex.post_many([functools.partial(prepare, obj) for obj in objs], connect=connect,
+                                       release=release, host=host, connections=connections, timeout=timeout,
+                                       before_send=before_send, observe=observe)
+        return [self._created(reply) for reply in replies]
 
     def _created(self, reply: _multiplex.Reply | None) -> Obj | ApiError | None:
         """One multiplexed create's result, by the policy of :meth:`request` for a POST."""

@@ -270,3 +270,23 @@ def test_a_header_with_a_line_break_is_never_sent(serve: Callable[[Answer], RawS
                                    host="h", connections=1, timeout=5)
     assert [r.status if r else None for r in results] == [201, None, 201]
     assert all("x-injected" not in r["headers"] for r in server.received) and len(server.received) == 2
+
+
+def test_requests_given_as_builders_are_built_just_before_sending(serve: Callable[[Answer], RawServer]) -> None:
+    """Headers with a rotating token must be read when the request leaves, not when a long
+    (rate-limited) batch began; a builder that fails leaves its request unsent."""
+    server = serve(lambda _n, body: [_created(body)])
+    seen_at_build: list[int] = []
+
+    def builder(i: int) -> Callable[[], _multiplex.Request]:
+        def build() -> _multiplex.Request:
+            if i == 2:
+                raise LookupError("no such kind")
+            seen_at_build.append(len(server.received))
+            return _requests(5)[i]
+        return build
+
+    results = _multiplex.post_many([builder(i) for i in range(5)], connect=lambda: Conn(server.port),
+                                   release=lambda c, r: c.close(), host="h", connections=1, timeout=5)
+    assert [r.status if r else None for r in results] == [201, 201, None, 201, 201]
+    assert seen_at_build == [0, 1, 2, 3]  # one connection: each built after the previous answer
