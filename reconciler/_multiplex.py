@@ -123,9 +123,9 @@ def post_many(
                 url, body, headers = request() if callable(request) else request
             except Exception:
                 continue  # left to the caller, whose single request reports the same problem
-            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-            if head.count("\n") != len(headers) or head.count("\r") != len(headers) or "\r" in url or "\n" in url:
+            if any("\r" in text or "\n" in text for text in (url, *headers, *headers.values())):
                 continue  # a line break inside a header (a broken token?): http.client refuses it
+            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             try:
                 if before_send is not None:
                     before_send(url)

@@ -389,6 +389,22 @@ class KubeClient:
         directly (looked up once, again after ``close()``): the per-request URL parsing and pool
         key normalisation of ``PoolManager.urlopen`` are a tenth of a request's CPU. Proxies keep
         the pool manager's own path. urllib3 retries nothing (``retries=False``): retries are ours."""
+        pool = self._direct_pool()
+        if pool is not None:
+            return pool.urlopen(
+                method, self._base_path + url, body=body, headers=headers, retries=False, redirect=False,
+                assert_same_host=False, timeout=self._timeout(timeout), preload_content=False,
+            )
+        return self.api_client.rest_client.pool_manager.urlopen(
+            method, self._origin + self._base_path + url, body=body, headers=headers, retries=False,
+            redirect=False, timeout=self._timeout(timeout), preload_content=False,
+        )
+
+    def _direct_pool(self) -> urllib3.HTTPConnectionPool | None:
+        """The pool manager's connection pool for the API server, or None when requests must take
+        the pool manager's own path (a proxy, or a host it must resolve itself). Looked up once,
+        again after ``close()`` or when the configured host changed; sets ``_origin`` and
+        ``_base_path`` from that host."""
         pm = self.api_client.rest_client.pool_manager
         host = self.api_client.configuration.host
         if host != self._base_url:
@@ -399,33 +415,15 @@ class KubeClient:
                 self._origin, self._base_path = "", host.rstrip("/")
             self._conn_pool = None
             self._base_url = host
-        if self._origin and type(pm) is urllib3.PoolManager:
-            pool = self._conn_pool
-            if pool is None or pool.pool is None:  # first use, or closed (PoolManager.clear)
-                pool = self._conn_pool = pm.connection_from_url(self._origin)
-            return pool.urlopen(
-                method, self._base_path + url, body=body, headers=headers, retries=False, redirect=False,
-                assert_same_host=False, timeout=self._timeout(timeout), preload_content=False,
-            )
-        return pm.urlopen(
-            method, self._origin + self._base_path + url, body=body, headers=headers, retries=False,
-            redirect=False, timeout=self._timeout(timeout), preload_content=False,
-        )
+        if not self._origin or type(pm) is not urllib3.PoolManager:
+            return None
+        pool = self._conn_pool
+        if pool is None or pool.pool is None:  # first use, or closed (PoolManager.clear)
+            pool = self._conn_pool = pm.connection_from_url(self._origin)
+        return pool
 
     def _check_write(self, method: str, path: str) -> None:
         """Raise when this client may not send a write now (see :class:`FencedClient`)."""
-
-    def _multiplex_pool(self) -> tuple[Any, str, str] | None:
-        """(urllib3 pool, Host header, base path) for multiplexed writes, or None when requests
-        go through a proxy or to a host the pool manager must resolve itself."""
-        pm = self.api_client.rest_client.pool_manager
-        parsed = urlparse(self.api_client.configuration.host)
-        if type(pm) is not urllib3.PoolManager or parsed.scheme not in ("http", "https") or not parsed.netloc:
-            return None
-        pool = pm.connection_from_url(f"{parsed.scheme}://{parsed.netloc}")
-        if not (hasattr(pool, "_get_conn") and hasattr(pool, "_put_conn")):
-            return None
-        return pool, parsed.netloc, parsed.path.rstrip("/")
 
     def create_many(
         self, objs: Sequence[Mapping[str, Any]], *, connections: int, field_manager: str | None = None
@@ -436,10 +434,10 @@ class KubeClient:
         never sent again), or None: not sent, or failed in a way :meth:`create` retries — send
         that one with :meth:`create`. None instead of a list when this client cannot multiplex
         (a proxy is configured)."""
-        target = self._multiplex_pool()
-        if target is None:
+        pool = self._direct_pool()
+        if pool is None:
             return None
-        pool, host, base = target
+        host, base = urlparse(self._origin).netloc, self._base_path
 
         def prepare(obj: Mapping[str, Any]) -> _multiplex.Request:
             """Built just before sending, as ``request`` does (a rotating token is read then); an
@@ -451,12 +449,12 @@ class KubeClient:
             headers = self._headers("POST", path, query, payload, content_type)
             return base + (f"{path}?{self._query_string(query)}" if query else path), payload, headers
 
-        timeout = self.request_timeout if isinstance(self.request_timeout, (int, float)) else DEFAULT_REQUEST_TIMEOUT
+        timeout = self.request_timeout or DEFAULT_REQUEST_TIMEOUT
 
         def connect() -> Any:
             # A pooled connection, or a new one with the pool's TLS settings (CA, client
             # certificate, server name): urllib3's own accessors, as its urlopen uses them.
-            conn = pool._get_conn()
+            conn: Any = pool._get_conn()
             try:
                 if conn.sock is None:
                     conn.connect()
