@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +29,6 @@ from controllers.ccp.intent import state
 TRANSLATOR_VERSION = "1"
 
 Kind = str  # "policies" | "groups" | "services", as in controllers.ccp.intent
-Lookup = Callable[[Kind, str], str]
-"""An input's figures as stable text (memoised: the same group is an input of many objects)."""
 _SHORT = {"policies": "p", "groups": "g", "services": "s"}
 _LONG = {v: k for k, v in _SHORT.items()}
 # Paths under these are recorded by their last segment (ids never contain "/"), which keeps the
@@ -43,10 +42,6 @@ def _short_path(kind: Kind, path: str) -> str:
     return rest if path.startswith(_PREFIX[kind]) and rest and "/" not in rest else path
 
 
-def _long_path(kind: Kind, text: str) -> str:
-    return text if text.startswith("/") else _PREFIX[kind] + text
-
-
 @dataclass(frozen=True)
 class Inputs:
     """The NSX paths one object's translation read, by kind."""
@@ -58,11 +53,6 @@ class Inputs:
     """Also every NSX policy of the domain that has no ClusterNetworkPolicy (other clusters' policies,
     NSX's default sections, policies that failed to translate): recorded on one Tier only, so that
     a policy appearing or changing there is noticed without listing them all in an annotation."""
-
-    def items(self, unmapped: Iterable[str] = ()) -> list[tuple[Kind, str]]:
-        policies = self.policies | frozenset(unmapped) if self.unmapped else self.policies
-        return [(kind, path) for kind, paths in (("policies", policies), ("groups", self.groups),
-                                                 ("services", self.services)) for path in sorted(paths)]
 
     def encode(self) -> str:
         """Compact, stable JSON: ``{"g": [...], "p": [...], "s": [...], "u": 1}`` (empty kinds left
@@ -86,9 +76,11 @@ class Inputs:
             return None
         kinds: dict[str, frozenset[str]] = {}
         for short, paths in body.items():
-            if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            # One C-level type check per list: a restart decodes a thousand of these.
+            if type(paths) is not list or not set(map(type, paths)) <= {str}:
                 return None
-            kinds[_LONG[short]] = frozenset(_long_path(_LONG[short], p) for p in paths if p)
+            prefix = _PREFIX[_LONG[short]]
+            kinds[_LONG[short]] = frozenset([p if p[0] == "/" else prefix + p for p in paths if p])
         return Inputs(**kinds, unmapped=unmapped == 1)
 
 
@@ -96,53 +88,94 @@ def settings_text(cluster_name: str, tier_priority_base: int) -> str:
     return f"{TRANSLATOR_VERSION}\n{cluster_name}\n{tier_priority_base}"
 
 
+# Text that JSON writes as is between double quotes (printable ASCII but for the quote and the
+# backslash): for it the figures are formatted directly, byte-identical to json.dumps.
+_PLAIN = re.compile(r'[ !#-\[\]-~]*')
+# ... and that repr() also writes as is between single quotes (no single quote either).
+_PLAIN_REPR = re.compile(r'[ !#-&(-\[\]-~]*')
+
+
 def _figures(value: Hashable | None) -> str:
     """One object's state (see :func:`controllers.ccp.intent.state`) as stable text."""
     if value is None:
         return "-"
-    if isinstance(value, tuple) and len(value) == 3 and isinstance(value[2], frozenset):
+    if type(value) is tuple and len(value) == 3 and type(value[2]) is frozenset:
         uid, rev, children = value
+        if type(uid) is str and type(rev) is int and _PLAIN.fullmatch(uid):
+            # A restart formats thousands of these (a policy and its rules, a group): directly,
+            # when every figure is plain, else through json.dumps below.
+            rows = _plain_children(children)
+            if rows is not None:
+                return f'["{uid}",{rev},[{",".join(rows)}]]'
         return json.dumps([uid, rev, sorted([repr(x) for x in c] for c in children)], separators=(",", ":"))
     return json.dumps(repr(value))
 
 
-def digest(settings: str, inputs: Inputs, lookup: Lookup, unmapped: Iterable[str] = ()) -> str:
-    text = settings + "".join(f"\n{_SHORT[kind]} {path} {lookup(kind, path)}" for kind, path in inputs.items(unmapped))
+def _plain_children(children: frozenset[Any]) -> list[str] | None:
+    """The children's ``[repr(id), repr(unique_id), repr(_revision)]`` rows as JSON, in sorted
+    order, when every id is plain text and every revision an int; else None."""
+    rows: list[tuple[str, str, str]] = []
+    plain = _PLAIN_REPR.fullmatch
+    for child in children:
+        if not (type(child) is tuple and len(child) == 3):
+            return None
+        cid, uid, rev = child
+        if not (type(cid) is str and type(uid) is str and type(rev) is int and plain(cid) and plain(uid)):
+            return None
+        rows.append((f"'{cid}'", f"'{uid}'", str(rev)))
+    rows.sort()
+    return [f'["{a}","{b}","{c}"]' for a, b, c in rows]
+
+
+class Figures:
+    """Every input's figures as lines of digest text, memoised per path (the same group is an
+    input of hundreds of objects); ``state_of`` gives an input's state, None when it is gone."""
+
+    def __init__(self, state_of: Callable[[Kind, str], Hashable | None]) -> None:
+        self._state_of = state_of
+        self._lines: dict[Kind, dict[str, str]] = {kind: {} for kind in _SHORT}
+
+    def lines(self, kind: Kind, paths: Iterable[str]) -> str:
+        """``"\n<kind> <path> <figures>"`` for each path, in the order given."""
+        memo, short, state_of = self._lines[kind], _SHORT[kind], self._state_of
+        out = []
+        for path in paths:
+            line = memo.get(path)
+            if line is None:
+                line = memo[path] = f"\n{short} {path} {_figures(state_of(kind, path))}"
+            out.append(line)
+        return "".join(out)
+
+
+def digest(settings: str, inputs: Inputs, lookup: Figures, unmapped: Iterable[str] = ()) -> str:
+    """The settings, then one line per input, by kind (policies, groups, services) and by path."""
+    policies = inputs.policies | frozenset(unmapped) if inputs.unmapped else inputs.policies
+    text = "".join((settings, lookup.lines("policies", sorted(policies)), lookup.lines("groups", sorted(inputs.groups)),
+                    lookup.lines("services", sorted(inputs.services))))
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def snapshot_lookup(policies: Mapping[str, Any], groups: Mapping[str, Any], services: Mapping[str, Any]) -> Lookup:
-    """States of the objects of a snapshot, memoised (the same path is read by many objects)."""
+def snapshot_lookup(policies: Mapping[str, Any], groups: Mapping[str, Any], services: Mapping[str, Any]) -> Figures:
+    """Figures of the objects of a snapshot."""
     by_kind = {"policies": policies, "groups": groups, "services": services}
-    memo: dict[tuple[Kind, str], str] = {}
 
-    def lookup(kind: Kind, path: str) -> str:
-        key = (kind, path)
-        text = memo.get(key)
-        if text is None:
-            obj = by_kind[kind].get(path)
-            text = memo[key] = _figures(None if obj is None else state(obj, kind))
-        return text
+    def state_of(kind: Kind, path: str) -> Hashable | None:
+        obj = by_kind[kind].get(path)
+        return None if obj is None else state(obj, kind)
 
-    return lookup
+    return Figures(state_of)
 
 
-def search_lookup(revisions: Mapping[Kind, Mapping[str, Hashable]], predefined: Mapping[str, Any]) -> Lookup:
-    """States from one revision search; predefined services are not in NSX's index."""
+def search_lookup(revisions: Mapping[Kind, Mapping[str, Hashable]], predefined: Mapping[str, Any]) -> Figures:
+    """Figures from one revision search; predefined services are not in NSX's index."""
 
-    memo: dict[tuple[Kind, str], str] = {}
+    def state_of(kind: Kind, path: str) -> Hashable | None:
+        found = revisions.get(kind, {}).get(path)
+        if found is None and kind == "services" and path in predefined:
+            found = state(predefined[path], kind)
+        return found
 
-    def lookup(kind: Kind, path: str) -> str:
-        key = (kind, path)
-        text = memo.get(key)
-        if text is None:
-            found = revisions.get(kind, {}).get(path)
-            if found is None and kind == "services" and path in predefined:
-                found = state(predefined[path], kind)
-            text = memo[key] = _figures(found)
-        return text
-
-    return lookup
+    return Figures(state_of)
 
 
 def stamp(obj: Mapping[str, Any], inputs: Inputs | str, value: str) -> dict[str, Any]:
@@ -235,7 +268,7 @@ def record(observed: Iterable[Mapping[str, Any]], tier_names: Iterable[str]) -> 
     return Recorded(objects, problem, stamps, inputs, frozenset(acnps))
 
 
-def check(observed: Iterable[Mapping[str, Any]] | Recorded, settings: str, lookup: Lookup,
+def check(observed: Iterable[Mapping[str, Any]] | Recorded, settings: str, lookup: Figures,
           policy_paths: Iterable[str], tier_names: Iterable[str]) -> Verdict:
     """Would translating the NSX intent described by ``lookup`` give exactly the ``observed``
     managed objects (spec drift aside)? True only if every object's digest recomputes equal from
@@ -264,14 +297,18 @@ def check(observed: Iterable[Mapping[str, Any]] | Recorded, settings: str, looku
 
 
 def _group_refs(spec: Mapping[str, Any]) -> set[str]:
+    # Walked for every ACNP of a restart (thousands of peers): plain loops, no intermediate lists.
     refs: set[str] = set()
-    peers: list[Any] = list(spec.get("appliedTo") or [])
+    add = refs.add
+    for peer in spec.get("appliedTo") or ():
+        if type(peer) is dict and type(group := peer.get("group")) is str:
+            add(group)
     for direction in ("ingress", "egress"):
-        for rule in spec.get(direction) or []:
-            if isinstance(rule, dict):
-                for key in ("appliedTo", "from", "to"):
-                    peers.extend(rule.get(key) or [])
-    for peer in peers:
-        if isinstance(peer, dict) and isinstance(peer.get("group"), str):
-            refs.add(peer["group"])
+        for rule in spec.get(direction) or ():
+            if type(rule) is not dict:
+                continue
+            for key in ("appliedTo", "from", "to"):
+                for peer in rule.get(key) or ():
+                    if type(peer) is dict and type(group := peer.get("group")) is str:
+                        add(group)
     return refs

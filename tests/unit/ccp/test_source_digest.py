@@ -5,13 +5,18 @@ tests/integration/ccp/test_fast_restart.py)."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Hashable
 from typing import Any
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from controllers.ccp import names
 from controllers.ccp.intent import state
 from controllers.ccp.source_digest import (
     Inputs,
+    _figures,
     check,
     digest,
     record,
@@ -47,7 +52,7 @@ def test_inputs_round_trip_and_reject_garbage() -> None:
     for inputs in (INPUTS, Inputs(), Inputs(unmapped=True), Inputs(groups=frozenset({G, G + "2"})), elsewhere):
         assert Inputs.decode(inputs.encode()) == inputs
     assert INPUTS.encode() == '{"g":["web"],"p":["p1"],"s":["HTTP"]}'
-    for text in ("", "[]", '{"x": []}', '{"g": "a"}', '{"u": 2}', "{"):
+    for text in ("", "[]", '{"x": []}', '{"g": "a"}', '{"u": 2}', "{", '{"g": [1]}', '{"g": ["a", null]}'):
         assert Inputs.decode(text) is None
 
 
@@ -137,3 +142,69 @@ def test_the_cluster_half_of_the_check_needs_no_nsx_answer() -> None:
     assert record(unreadable, ["t1"]).problem == "ClusterNetworkPolicy nsx-p1 has no readable source inputs"
     for bad in ([*objects, extra], unreadable):
         assert not check(bad, SETTINGS, lookup, [P, other], ["t1"]).ok
+
+
+# -- the digest text is a stored format ----------------------------------------------------------
+# Digests are stamped on objects in clusters: the same NSX input must give the same bytes in every
+# release (or TRANSLATOR_VERSION is bumped, and every cluster pays one full translation). These
+# values were computed by the first implementation; the formatting has since been made faster.
+P2 = '/infra/domains/default/security-policies/p-\u00fc"q'
+G2, G3 = "/infra/domains/other/groups/x", "/infra/domains/default/groups/a\\b"
+S2 = "/infra/services/missing"
+GOLDEN_POLICIES = {
+    P: {"unique_id": "u-p1", "_revision": 1, "rules": [{"id": "r1", "unique_id": "u-r1", "_revision": 1},
+                                                      {"id": "r'2\"", "unique_id": None, "_revision": "7"}]},
+    P2: {"unique_id": "\u00fc\u00f1\u00ed", "_revision": True, "rules": []},
+}
+GOLDEN_GROUPS = {G: {"unique_id": "u-web", "_revision": 3}, G2: {"unique_id": 5, "_revision": None},
+                 G3: {"unique_id": 'a"b\\c\n', "_revision": 2}}
+GOLDEN_SERVICES = {S: {"unique_id": "u-s", "_revision": 0,
+                       "service_entries": [{"id": "e1", "unique_id": "u-e1", "_revision": 4}]}}
+GOLDEN = [
+    (Inputs(frozenset({P}), frozenset({G}), frozenset({S})), "dceae8a99aedc870021538cf1c1fec9f"),
+    (Inputs(frozenset({P, P2}), frozenset({G, G2, G3}), frozenset({S, S2}), unmapped=True),
+     "4b083285a3e621dc70a1ff009f763d18"),
+    (Inputs(), "d09c9278d044ab64ccc1baf93f33cc65"),
+    (Inputs(groups=frozenset({G3, G2})), "849920882a85bf591d9d9aa68e00e083"),
+]
+
+
+def test_digests_are_byte_stable_across_releases() -> None:
+    full = snapshot_lookup(GOLDEN_POLICIES, GOLDEN_GROUPS, GOLDEN_SERVICES)
+    kinds = (("policies", GOLDEN_POLICIES), ("groups", GOLDEN_GROUPS))
+    searched = search_lookup({kind: {p: state(o, kind) for p, o in objs.items()} for kind, objs in kinds},
+                             GOLDEN_SERVICES)
+    unmapped = ["/infra/domains/default/security-policies/zz"]
+    for inputs, expected in GOLDEN:
+        assert digest(SETTINGS, inputs, full, [*unmapped, P2]) == expected
+        assert digest(SETTINGS, inputs, searched, unmapped) == expected
+
+
+def _reference_figures(value: Hashable | None) -> str:
+    """The format's definition (what the first implementation computed, with no shortcut)."""
+    if value is None:
+        return "-"
+    if isinstance(value, tuple) and len(value) == 3 and isinstance(value[2], frozenset):
+        uid, rev, children = value
+        return json.dumps([uid, rev, sorted([repr(x) for x in c] for c in children)], separators=(",", ":"))
+    return json.dumps(repr(value))
+
+
+# Mostly ids and revisions as NSX writes them, with the characters that JSON or repr() escape.
+_TEXT = st.text(alphabet=st.sampled_from(list("ab09-_ '\"\\\n\u00fc")), max_size=6)
+_INT = st.integers(-3, 10**12)
+_REV = st.one_of(_INT, _INT, _INT, st.booleans(), st.none(), _TEXT)
+_CHILD = st.one_of(st.tuples(_TEXT, _TEXT, _INT), st.tuples(_TEXT, st.one_of(_TEXT, st.none()), _REV), st.tuples(_TEXT))
+
+
+@settings(max_examples=400)
+@example(uid="u", rev=1, children=frozenset({("r'1", "u-r", 2)}))  # each character that repr or JSON
+@example(uid="u", rev=1, children=frozenset({('r"1', "u-r", 2)}))  # would escape, in each figure
+@example(uid="u", rev=1, children=frozenset({("r1", "u\\r", 2), ("r0", "u\u00fc", 3)}))
+@example(uid='u"', rev=1, children=frozenset())
+@example(uid="u\n", rev=1, children=frozenset())
+@example(uid="u", rev=True, children=frozenset({("r1", "u-r", False)}))
+@example(uid="u", rev=1, children=frozenset({("r1", None, 2), ("r2", "u-r", "3")}))
+@given(uid=st.one_of(_TEXT, _TEXT, st.integers(), st.none()), rev=_REV, children=st.frozensets(_CHILD, max_size=4))
+def test_figures_match_the_format_definition(uid: Any, rev: Any, children: frozenset[Any]) -> None:
+    assert _figures((uid, rev, children)) == _reference_figures((uid, rev, children))
