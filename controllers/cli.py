@@ -180,8 +180,8 @@ def _run_adapters(args: argparse.Namespace, *, ccp: bool, mp: bool) -> int:
     from controllers.ccp.settings import CcpSettings
     from controllers.liveness import HEALTHY, NSX_CONNECTED, LivenessSettings, manager_ready, setup_liveness
     from controllers.mp.adapter import MpSettings, setup_mp
-    from reconciler.gc_tuning import tune_for_controller
     from reconciler.manager import Manager, ManagerOptions
+    from reconciler.runtime_tuning import tune_for_controller
 
     try:
         cfg = _config_from_args(args)
@@ -227,7 +227,7 @@ def _run_adapters(args: argparse.Namespace, *, ccp: bool, mp: bool) -> int:
     if cfg.dry_run:
         logger.info("dry run: planning and logging only; no write reaches Kubernetes or NSX"
                     + (", and no leader election (a Lease is a write)" if cfg.leader_elect else ""))
-    tune_for_controller()  # after imports and set-up: see reconciler/gc_tuning.py
+    tune_for_controller()  # after imports and set-up: see reconciler/runtime_tuning.py
     manager = Manager(kube, ManagerOptions(
         leader_election=cfg.leader_elect and not cfg.dry_run,
         leader_election_id=f"antrea-nsx-adapter-{component}" if component != "adapter" else "antrea-nsx-adapter",

@@ -31,9 +31,9 @@ from loguru import logger  # noqa: E402
 
 from controllers.ccp.policy_controller import rank  # noqa: E402
 from reconciler.client import KubeClient  # noqa: E402
-from reconciler.gc_tuning import tune_for_controller  # noqa: E402
 from reconciler.informer import SharedInformer  # noqa: E402
 from reconciler.planner import apply, plan  # noqa: E402
+from reconciler.runtime_tuning import tune_for_controller  # noqa: E402
 
 KINDS = ("Tier", "ClusterGroup", "ClusterNetworkPolicy")
 

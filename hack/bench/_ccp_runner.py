@@ -44,9 +44,9 @@ from nsx.auth import BasicAuth
 from nsx.client import NsxClient
 from nsx.tls import TlsSettings
 from reconciler.client import KubeClient
-from reconciler.gc_tuning import tune_for_controller
 from reconciler.manager import Manager, ManagerOptions
 from reconciler.reconcile import Request, Result
+from reconciler.runtime_tuning import tune_for_controller
 
 _out_lock = threading.Lock()
 

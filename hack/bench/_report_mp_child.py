@@ -31,7 +31,7 @@ from loguru import logger  # noqa: E402
 from controllers.mp.inventory_outbox import Op  # noqa: E402
 from controllers.mp.inventory_settings import InventorySettings  # noqa: E402
 from hack.bench.mp import Adapter  # noqa: E402
-from reconciler.gc_tuning import tune_for_controller  # noqa: E402
+from reconciler.runtime_tuning import tune_for_controller  # noqa: E402
 
 
 def peak_rss_kib() -> int:
