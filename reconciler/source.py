@@ -92,26 +92,16 @@ class Source(Protocol):
 def dispatch(event: Event, handler: EventHandler, queue: WorkQueue[Request], predicates: Sequence[Predicate]) -> None:
     """Run ``event`` through every predicate (all must agree, as in controller-runtime) and, if it
     survives, through the handler's method for its type."""
-    # Plain loops: a restart replays every cached object through here before the first reconcile.
     if isinstance(event, CreateEvent):
-        for p in predicates:
-            if not p.create(event):
-                return
-        handler.create(event, queue)
+        if all(p.create(event) for p in predicates):
+            handler.create(event, queue)
     elif isinstance(event, UpdateEvent):
-        for p in predicates:
-            if not p.update(event):
-                return
-        handler.update(event, queue)
+        if all(p.update(event) for p in predicates):
+            handler.update(event, queue)
     elif isinstance(event, DeleteEvent):
-        for p in predicates:
-            if not p.delete(event):
-                return
-        handler.delete(event, queue)
-    else:
-        for p in predicates:
-            if not p.generic(event):
-                return
+        if all(p.delete(event) for p in predicates):
+            handler.delete(event, queue)
+    elif all(p.generic(event) for p in predicates):
         handler.generic(event, queue)
 
 
