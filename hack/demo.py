@@ -34,6 +34,7 @@ from types import FrameType
 from typing import Any
 
 import requests
+from loguru import logger
 from rich.console import Console
 
 from controllers.ccp import names
@@ -304,6 +305,7 @@ def run(once: bool, workdir: Path, view: str = "auto") -> int:
     finally:
         for part in reversed(stack):
             part.stop()
+        logger.remove()  # a daemon thread still winding down must not write to the closed file
         log_stream.close()
 
 
@@ -361,7 +363,7 @@ def _scenario(once: bool, workdir: Path, kubeconfig: Path, log_file: Path, conso
                                              heartbeat_interval=2.0, secrets=[nsx.password]))
     runner = threading.Thread(target=manager.start, name="ccp-adapter", daemon=True)
     runner.start()
-    stack.append(manager)
+    stack.append(_Joining(manager, runner))
     _wait("registration with NSX", adapter.registered.is_set)
     say(f"  CCP and MP adapters running, cluster registered in NSX as {cluster_path(CLUSTER)}")
 
@@ -458,6 +460,23 @@ def _scenario(once: bool, workdir: Path, kubeconfig: Path, log_file: Path, conso
 
 
 POLICIES = ("quarantine", "infra-dns", "pay-isolate", "web-tier")
+
+
+class _Joining:
+    """Stops the adapters' manager and waits for it, so that its informers and writers are gone
+    before the servers they talk to stop. The wait is short: the MP adapter's long poll of NSX
+    requests is not interrupted by a stop and would hold the demo for up to its 10 s timeout."""
+
+    WAIT = 3.0
+    """Seconds; the manager stops in about one when no long poll is in flight."""
+
+    def __init__(self, manager: Manager, runner: threading.Thread) -> None:
+        self._manager = manager
+        self._runner = runner
+
+    def stop(self) -> None:
+        self._manager.stop()
+        self._runner.join(self.WAIT)
 
 
 class _Closing:
