@@ -90,6 +90,7 @@ class Transport:
         retry: RetryPolicy | None = None,
         timeout: Timeout = (10.0, 120.0),
         pool_size: int = 16,
+        _warned: bool = False,
     ) -> None:
         if not managers:
             raise ValueError("at least one NSX Manager address is required")
@@ -98,6 +99,10 @@ class Transport:
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
         self._managers = [self._new_manager(_base_url(m), pool_size) for m in managers]
+        if not _warned:
+            for manager in self._managers:
+                self._tls.warn_if_insecure(manager.url)
+        self._pool_size = pool_size
         self._active = 0
         self._lock = threading.Lock()
         self._send = backoff.on_exception(
@@ -140,6 +145,15 @@ class Transport:
             return self._send(_Call(method.upper(), path, params, json, headers, data, timeout))
         except _Retry as exhausted:
             raise exhausted.cause from None
+
+    def fresh(self) -> Transport:
+        """A transport to the same managers, with the same trust, credentials, retries and
+        timeouts, but none of this one's connections or login sessions: what a forked process
+        uses, since a socket it shares with its parent must only ever be written by one of them."""
+        copy = Transport(self.manager_urls, self._auth, tls=self._tls, retry=self._retry, timeout=self._timeout,
+                         pool_size=self._pool_size, _warned=True)
+        copy._active = self._active
+        return copy
 
     def close(self) -> None:
         for manager in self._managers:
@@ -299,7 +313,6 @@ class Transport:
         else:
             session.mount("https://", requests.adapters.HTTPAdapter(
                 pool_connections=1, pool_maxsize=pool_size))
-        self._tls.warn_if_insecure(url)
         self._auth.attach(session)
         return _Manager(url, session)
 

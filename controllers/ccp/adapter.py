@@ -180,15 +180,28 @@ def setup_ccp(manager: Manager, nsx: NsxClient, settings: CcpSettings) -> CcpAda
                 down = True
             stop.wait(max(0.0, settings.nsx_poll_interval - (time.monotonic() - started)))
 
-    manager.add_runnable(register)
     manager.add_runnable(poll_nsx)
     # The start-up digest check's NSX search runs during the informers' initial lists. The full
     # NSX read does not: on a restart it would compete for the interpreter with those lists and
     # that search, and only the first reconcile needs it — after the check said "in sync" or not.
     policy.prefetch_revisions()
     manager.add(policy_controller)
-    manager.add(realization_controller)
-    manager.add_runnable(realization.reporter.runnable(fence=manager.may_write))  # batched reports to NSX
+
+    def after_start_check(stop: threading.Event) -> None:
+        """Start the realization side once the policy controller's start-up check answered.
+
+        Until the first policy run publishes its outcomes there is nothing to report, and the
+        realization controller's predicate drops every ACNP event; started at once, it would only
+        replay a thousand cached ACNPs, and the registration call would wait on NSX, while the
+        check reads the cluster's thousands of objects in the same interpreter."""
+        while not policy.start_answered.wait(0.2):
+            if stop.is_set():
+                return
+        manager.add_runnable(register)
+        manager.add(realization_controller)
+        manager.add_runnable(realization.reporter.runnable(fence=manager.may_write))  # batched reports to NSX
+
+    manager.add_runnable(after_start_check)
     manager.add_readyz_check("nsx-intent", lambda: _check(intent.healthy, "NSX intent not readable"))
     return adapter
 

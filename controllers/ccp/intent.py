@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
 
@@ -61,6 +61,12 @@ def state(obj: Any, kind: Kind) -> Hashable:
             children = frozenset((c.get("id"), c.get("unique_id"), c.get("_revision"))
                                  for c in items if isinstance(c, dict))
     return obj.get("unique_id"), obj.get("_revision"), children
+
+
+class Cancel(Protocol):
+    """What stops a revision search between pages (a ``threading.Event`` is one)."""
+
+    def is_set(self) -> bool: ...
 
 
 class SearchCancelled(Exception):
@@ -101,6 +107,11 @@ class NsxIntent:
         self.light_polls = 0
         self.single_reads = 0
 
+    @property
+    def transport(self) -> Transport:
+        """The NSX transport every read goes through."""
+        return self._transport
+
     def fetch(self) -> IntentUpdate:
         """Bring the snapshot up to date; raise on NSX errors (the caller retries)."""
         with self._fetching:
@@ -131,13 +142,16 @@ class NsxIntent:
                 self.healthy = False
                 raise
 
-    def revisions(self, cancel: threading.Event | None = None) -> dict[Kind, dict[str, Hashable]]:
+    def revisions(self, cancel: Cancel | None = None, *,
+                  via: Transport | None = None) -> dict[Kind, dict[str, Hashable]]:
         """The :func:`state` of every policy, group and service of the domain from one paged search
         (no full read, no snapshot change): what the policy controller's start-up check compares
         with the source digests stamped on the cluster's objects. ``cancel`` stops the search
         between pages (raising :class:`SearchCancelled`): on a first start the check finds nothing
-        to compare, and the rest of the search would only compete with the full read."""
-        return self._revisions(cancel)
+        to compare, and the rest of the search would only compete with the full read. ``via``
+        sends the search on another transport (a forked process's own, see
+        :mod:`controllers.ccp.revision_prefetch`)."""
+        return self._revisions(cancel, via)
 
     @property
     def predefined(self) -> dict[str, Any]:
@@ -183,14 +197,15 @@ class NsxIntent:
                 self._read_one(kind, path)
         return self._done(changed=True)
 
-    def _revisions(self, cancel: threading.Event | None = None) -> dict[Kind, dict[str, Hashable]]:
+    def _revisions(self, cancel: Cancel | None = None, via: Transport | None = None) -> dict[Kind, dict[str, Hashable]]:
         """The state of every object of the domain, from one paged search."""
         policy_prefix = f"/infra/domains/{self._domain}"
         prefixes = {"policies": policy_prefix + "/security-policies/", "groups": policy_prefix + "/groups/",
                     "services": "/infra/services/"}
         heads: dict[Kind, dict[str, tuple[Any, Any]]] = {kind: {} for kind in prefixes}
         children: dict[str, set[tuple[Any, Any, Any]]] = {}
-        for item in self._api.search(SEARCH_QUERY, included_fields=LIGHT_FIELDS, page_size=self._page_size):
+        api = self._api if via is None else PolicyApi(via)
+        for item in api.search(SEARCH_QUERY, included_fields=LIGHT_FIELDS, page_size=self._page_size):
             if cancel is not None and cancel.is_set():
                 raise SearchCancelled("revision search cancelled")
             path, rtype = item.get("path"), item.get("resource_type")

@@ -28,6 +28,7 @@ from loguru import logger
 from controllers.ccp import names, source_digest
 from controllers.ccp.intent import NsxIntent
 from controllers.ccp.outcomes import Outcomes, PolicyOutcome
+from controllers.ccp.revision_prefetch import RevisionPrefetch
 from controllers.ccp.settings import CcpSettings
 from controllers.ccp.snapshot import NsxSnapshot
 from controllers.ccp.translate import PolicyResult, Translation, tiers
@@ -143,11 +144,16 @@ class PolicyReconciler:
         """Set while no run is in progress: the NSX poller waits for it, since a change it found
         during a run (a long apply at start-up) could only be acted on after that run anyway."""
         self.idle.set()
-        self._revisions: tuple[threading.Thread, list[Any], threading.Event] | None = None
+        self._revisions: RevisionPrefetch | None = None
         self.start_verdict: source_digest.Verdict | None = None
         """The start-up digest check's answer (None until the first run made it)."""
         self.full_runs_at_start_verdict: int | None = None
         """How many full translations had run when the start-up check answered."""
+
+    @property
+    def start_answered(self) -> threading.Event:
+        """Set once the first run's start-up digest check answered (or found nothing to check)."""
+        return self._start_answered
 
     def reconcile(self, request: Request) -> Result:
         self.idle.clear()
@@ -292,21 +298,10 @@ class PolicyReconciler:
         return desired
 
     def prefetch_revisions(self) -> None:
-        """Start the start-up check's NSX revision search now, in the background, so that it
-        overlaps the informers' initial lists instead of following them."""
-
-        def search(into: list[Any], cancel: threading.Event) -> None:
-            try:
-                into.append(self._intent.revisions(cancel))
-            except Exception as err:  # reported (and the check skipped) by the first run
-                into.append(err)
-
-        found: list[Any] = []
-        cancel = threading.Event()
-        thread = threading.Thread(target=search, args=(found, cancel), name="nsx-revisions-prefetch",
-                                  daemon=True)
-        thread.start()
-        self._revisions = (thread, found, cancel)
+        """Start the start-up check's NSX revision search now, in the background (in a process of
+        its own when this one may fork), so that it overlaps the informers' initial lists instead
+        of following them."""
+        self._revisions = RevisionPrefetch(self._intent)
 
     def _check_at_start(self) -> None:
         """Declare the cluster in sync from the source digests alone, if they all match."""
@@ -323,7 +318,7 @@ class PolicyReconciler:
             if self._revisions is not None:
                 # Nor to finish it: its pages would compete with the full read that follows, in
                 # NSX and in this process (at 1,000 policies, 14 pages over the first 1.7 s).
-                self._revisions[2].set()
+                self._revisions.cancel()
             self._revisions = None
             logger.info("start-up digest check: no managed objects yet; translating")
             return
@@ -332,26 +327,22 @@ class PolicyReconciler:
         recorded = source_digest.record(observed, tiers(self._settings.tier_priority_base).keys())
         if recorded.problem is not None:
             if self._revisions is not None:
-                self._revisions[2].set()
+                self._revisions.cancel()
             self._revisions = None
             self._start_verdict(source_digest.Verdict(False, recorded.problem))
             return
-        revisions: Any
         try:
             if self._revisions is not None:
-                self._revisions[0].join()
-                revisions = self._revisions[1][0] if self._revisions[1] else RuntimeError("no answer")
-                self._revisions = None
-                if isinstance(revisions, Exception):
-                    raise revisions
+                prefetch, self._revisions = self._revisions, None
+                texts = prefetch.result()
             else:
-                revisions = self._intent.revisions()
+                texts = source_digest.figure_texts(self._intent.revisions())
         except Exception as err:  # an NSX that refuses the search: the full translation decides
             logger.info("start-up digest check skipped: {}", err)
             return
         self._start_verdict(source_digest.check(
-            recorded, self._settings_text, source_digest.search_lookup(revisions, self._intent.predefined),
-            revisions.get("policies", {}).keys(), ()))
+            recorded, self._settings_text, source_digest.search_lookup(texts, self._intent.predefined),
+            texts.get("policies", {}).keys(), ()))
 
     def _start_verdict(self, verdict: source_digest.Verdict) -> None:
         self.start_verdict = verdict

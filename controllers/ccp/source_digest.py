@@ -129,20 +129,21 @@ def _plain_children(children: frozenset[Any]) -> list[str] | None:
 
 class Figures:
     """Every input's figures as lines of digest text, memoised per path (the same group is an
-    input of hundreds of objects); ``state_of`` gives an input's state, None when it is gone."""
+    input of hundreds of objects); ``text_of`` gives an input's figures text (:func:`_figures`
+    of its state, ``"-"`` when it is gone)."""
 
-    def __init__(self, state_of: Callable[[Kind, str], Hashable | None]) -> None:
-        self._state_of = state_of
+    def __init__(self, text_of: Callable[[Kind, str], str]) -> None:
+        self._text_of = text_of
         self._lines: dict[Kind, dict[str, str]] = {kind: {} for kind in _SHORT}
 
     def lines(self, kind: Kind, paths: Iterable[str]) -> str:
         """``"\n<kind> <path> <figures>"`` for each path, in the order given."""
-        memo, short, state_of = self._lines[kind], _SHORT[kind], self._state_of
+        memo, short, text_of = self._lines[kind], _SHORT[kind], self._text_of
         out = []
         for path in paths:
             line = memo.get(path)
             if line is None:
-                line = memo[path] = f"\n{short} {path} {_figures(state_of(kind, path))}"
+                line = memo[path] = f"\n{short} {path} {text_of(kind, path)}"
             out.append(line)
         return "".join(out)
 
@@ -159,23 +160,32 @@ def snapshot_lookup(policies: Mapping[str, Any], groups: Mapping[str, Any], serv
     """Figures of the objects of a snapshot."""
     by_kind = {"policies": policies, "groups": groups, "services": services}
 
-    def state_of(kind: Kind, path: str) -> Hashable | None:
+    def text_of(kind: Kind, path: str) -> str:
         obj = by_kind[kind].get(path)
-        return None if obj is None else state(obj, kind)
+        return _figures(None if obj is None else state(obj, kind))
 
-    return Figures(state_of)
+    return Figures(text_of)
 
 
-def search_lookup(revisions: Mapping[Kind, Mapping[str, Hashable]], predefined: Mapping[str, Any]) -> Figures:
-    """Figures from one revision search; predefined services are not in NSX's index."""
+def figure_texts(revisions: Mapping[Kind, Mapping[str, Hashable]]) -> dict[Kind, dict[str, str]]:
+    """One revision search's states as figures text, by kind and path: plain strings, which is
+    what a search run in another process hands back (cheap to pickle, and formatted there)."""
+    return {kind: {path: _figures(value) for path, value in states.items()} for kind, states in revisions.items()}
 
-    def state_of(kind: Kind, path: str) -> Hashable | None:
-        found = revisions.get(kind, {}).get(path)
-        if found is None and kind == "services" and path in predefined:
-            found = state(predefined[path], kind)
-        return found
 
-    return Figures(state_of)
+def search_lookup(texts: Mapping[Kind, Mapping[str, str]], predefined: Mapping[str, Any]) -> Figures:
+    """Figures from one revision search (:func:`figure_texts`); predefined services are not in
+    NSX's index."""
+
+    def text_of(kind: Kind, path: str) -> str:
+        found = texts.get(kind, {}).get(path)
+        if found is not None:
+            return found
+        if kind == "services" and path in predefined:
+            return _figures(state(predefined[path], kind))
+        return _figures(None)
+
+    return Figures(text_of)
 
 
 def stamp(obj: Mapping[str, Any], inputs: Inputs | str, value: str) -> dict[str, Any]:

@@ -15,7 +15,10 @@ stdout carries one JSON object per line, nothing else (logs go to stderr):
   "t0": wall, "t1": wall}`` after every run of the policy controller (``ok`` false when it raised,
   i.e. some writes failed transiently and the run will be retried);
 * ``{"event": "in_sync", "how": "digest", "objects": n, "t": wall}`` when the start-up check found
-  every object's source digest current (before the full translation of that run).
+  every object's source digest current (before the full translation of that run);
+* ``{"event": "revision_search", "mode": "process", "cpu_s": s, "peak_rss_kib": n, "t": wall}`` once
+  the process that ran the start-up check's NSX search was reaped (its figures are not the
+  adapter's own).
 
 The events come from wrapping ``PolicyReconciler.reconcile`` in this process only; the adapter code
 is unchanged. SIGTERM/SIGINT stop the manager gracefully.
@@ -39,6 +42,7 @@ from loguru import logger
 
 from controllers.ccp.adapter import setup_ccp
 from controllers.ccp.policy_controller import PolicyReconciler
+from controllers.ccp.revision_prefetch import RevisionPrefetch
 from controllers.ccp.settings import CcpSettings
 from nsx.auth import BasicAuth
 from nsx.client import NsxClient
@@ -84,6 +88,16 @@ def _instrument() -> None:
         emit("in_sync", how="digest", objects=objects, t=time.time())
 
     PolicyReconciler.started_in_sync = started_in_sync  # type: ignore[method-assign]
+    collect = RevisionPrefetch._collect
+
+    @functools.wraps(collect)
+    def collected(self: RevisionPrefetch, read_end: int, pid: int) -> None:
+        collect(self, read_end, pid)
+        if self.child_usage is not None:
+            emit("revision_search", mode=self.mode, cpu_s=round(self.child_usage[0], 3),
+                 peak_rss_kib=self.child_usage[1], t=time.time())
+
+    RevisionPrefetch._collect = collected  # type: ignore[method-assign]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -71,3 +71,29 @@ def test_pin_replaces_the_hostname_check_which_ca_mode_keeps(make_client: Client
             by_ca.get(HEALTH)
         pinned = make_client(auth, managers=[url], tls=TlsSettings(thumbprint=listening_everywhere.thumbprint))
         assert pinned.get(HEALTH) == {"healthy": True}
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+@pytest.mark.parametrize("trust", ["pin", "insecure"])
+def test_a_fresh_transport_keeps_trust_and_credentials_but_shares_no_connection(
+    make_client: ClientFactory, sim: NsxSimulator, log_lines: list[str], trust: str
+) -> None:
+    """What a forked process searches with (controllers/ccp/revision_prefetch.py)."""
+    tls = TlsSettings(thumbprint=sim.thumbprint) if trust == "pin" else TlsSettings(insecure=True)
+    client = make_client(tls=tls)
+    assert client.get(HEALTH) == {"healthy": True}
+    warned = sum("DISABLED" in line for line in log_lines)
+    fresh = client.transport.fresh()
+    try:
+        assert fresh.manager_urls == client.transport.manager_urls
+        assert fresh.request("GET", HEALTH) == {"healthy": True}
+        # Its own sessions, so its own connection pools: not one socket in common.
+        ours = {id(m.session) for m in client.transport._managers}
+        assert not ours & {id(m.session) for m in fresh._managers}
+        assert sum("DISABLED" in line for line in log_lines) == warned  # said once, by the original
+    finally:
+        fresh.close()
+    wrong = make_client(tls=TlsSettings()).transport.fresh()  # the system store does not know the sim
+    with pytest.raises(TlsVerificationError):
+        wrong.request("GET", HEALTH)
+    wrong.close()

@@ -19,6 +19,7 @@ from controllers.ccp.source_digest import (
     _figures,
     check,
     digest,
+    figure_texts,
     record,
     search_lookup,
     settings_text,
@@ -79,7 +80,7 @@ def test_search_figures_give_the_same_digest_as_full_objects() -> None:
     assert revisions["policies"][P] == state(pol, "policies")
     predefined = {S: {"id": "HTTP", "path": S, "service_entries": []}}
     full = digest(SETTINGS, INPUTS, snapshot_lookup({P: pol}, {G: grp}, predefined))
-    assert digest(SETTINGS, INPUTS, search_lookup(revisions, predefined)) == full
+    assert digest(SETTINGS, INPUTS, search_lookup(figure_texts(revisions), predefined)) == full
 
 
 def _obj(kind: str, name: str, inputs: Inputs, lookup: Any, spec: dict[str, Any], unmapped: tuple[str, ...] = (),
@@ -172,8 +173,8 @@ GOLDEN = [
 def test_digests_are_byte_stable_across_releases() -> None:
     full = snapshot_lookup(GOLDEN_POLICIES, GOLDEN_GROUPS, GOLDEN_SERVICES)
     kinds = (("policies", GOLDEN_POLICIES), ("groups", GOLDEN_GROUPS))
-    searched = search_lookup({kind: {p: state(o, kind) for p, o in objs.items()} for kind, objs in kinds},
-                             GOLDEN_SERVICES)
+    states = {kind: {p: state(o, kind) for p, o in objs.items()} for kind, objs in kinds}
+    searched = search_lookup(figure_texts(states), GOLDEN_SERVICES)
     unmapped = ["/infra/domains/default/security-policies/zz"]
     for inputs, expected in GOLDEN:
         assert digest(SETTINGS, inputs, full, [*unmapped, P2]) == expected
