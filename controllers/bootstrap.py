@@ -25,6 +25,7 @@ import binascii
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from controllers.dry_run import DryRunKubeClient
 from nsx.auth import Auth, BasicAuth, ClientCertificateAuth
 from nsx.client import NsxClient
 from nsx.dry_run import dry_run_client
-from nsx.errors import AuthenticationError, NsxError
+from nsx.errors import AuthenticationError, NsxApiError, NsxError
 from nsx.tls import TlsSettings
 from nsx.transport import RetryPolicy
 from reconciler.client import KubeClient
@@ -51,6 +52,9 @@ CLUSTER_ID_CONFIGMAP = "cluster-id"
 CLUSTER_ID_KEY = "cluster-id.conf"
 CONFIGMAP = ("v1", "ConfigMap")
 SECRET = ("v1", "Secret")
+BUSY_WAIT = 60.0
+"""Seconds the start-up check keeps asking an NSX Manager that answers 429 or 503 (busy, but
+reachable: a restart must not exit on NSX's rate limit)."""
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 
@@ -320,15 +324,29 @@ def connect_nsx(cfg: AdapterConfig, boot: Bootstrap, *, check: bool = True) -> N
         return nsx
     # Three rounds over the managers: a 503/429 or a reset connection at start is NSX being busy, not
     # a bad configuration (TLS and credential failures are not retried, so they still fail at once).
+    # A manager that keeps answering 429/503 is reachable: it is asked again for up to BUSY_WAIT
+    # seconds, where one that does not answer at all still fails after the three rounds.
     probe = NsxClient(boot.nsx_managers, boot.credentials.auth, tls=tls,
                       retry=RetryPolicy(max_tries=3 * len(boot.nsx_managers), max_time=30.0), timeout=(5.0, 30.0))
+    deadline = time.monotonic() + BUSY_WAIT
     try:
-        probe.registration.get_cluster_control_plane(boot.cluster_name)
+        while True:
+            try:
+                probe.registration.get_cluster_control_plane(boot.cluster_name)
+                break
+            except NsxApiError as err:
+                if err.status not in (429, 503) or time.monotonic() >= deadline:
+                    raise
+                logger.warning("NSX Manager busy at start-up ({}); asking again", err)
+                time.sleep(1.0)
     except AuthenticationError as err:
         nsx.close()
         raise ConfigError(f"NSX Manager refused the credentials ({boot.credentials.source}): {err}") from None
     except NsxError as err:
         nsx.close()
+        if isinstance(err, NsxApiError) and err.status in (429, 503):
+            raise ConfigError(f"NSX Manager at {', '.join(boot.nsx_managers)} still busy after {BUSY_WAIT:.0f} s: "
+                              f"{err}") from None
         raise ConfigError(f"no NSX Manager reachable at {', '.join(boot.nsx_managers)}: {err}") from None
     finally:
         probe.close()

@@ -5,6 +5,10 @@ collection later) must be served from one loop: register a handler per request t
 poller of the process instead of starting a second poll. The first poll after start asks for every
 request that has no final result yet (``include_delivered``), for the adapter to pick up what a
 previous instance left running.
+
+A stop does not wait for a long poll in flight (up to ``poll_timeout`` seconds, which would hold up
+a graceful shutdown): the poll runs on a thread of its own, and a stopping poller abandons it. What
+an abandoned poll delivers is not lost: the next start's first poll asks for it again.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from loguru import logger
 
 from nsx.channel import AdapterChannel
 from nsx.models.channel import PendingRequest
+
+_STOP_CHECK = 0.1  # seconds between looks at the stop event while a poll is in flight
 
 
 class RequestPoller:
@@ -32,12 +38,14 @@ class RequestPoller:
         first, delay = True, 1.0
         while not stop.is_set():
             try:
-                requests = self.channel.poll_requests(0 if first else self.poll_timeout, include_delivered=first)
+                requests = self._poll(0 if first else self.poll_timeout, first, stop)
             except Exception as err:
                 logger.warning("polling NSX troubleshooting requests failed ({}); retrying in {:.0f} s", err, delay)
                 stop.wait(delay)
                 delay = min(delay * 2, 60.0)
                 continue
+            if requests is None:  # stopped while the poll was in flight
+                return
             delay = 1.0
             if first:
                 for hook in self.on_first_poll:
@@ -55,3 +63,26 @@ class RequestPoller:
                     handler(request)
                 except Exception as err:
                     logger.warning("handling {} request {} failed: {}", request.type, request.id, err)
+
+    def _poll(self, timeout: int, include_delivered: bool, stop: threading.Event) -> list[PendingRequest] | None:
+        """One long poll, or None if ``stop`` was set before it answered (the poll is abandoned)."""
+        answer: list[list[PendingRequest]] = []
+        failure: list[Exception] = []
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                answer.append(self.channel.poll_requests(timeout, include_delivered=include_delivered))
+            except Exception as err:  # raised in the poller's thread below
+                failure.append(err)
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name="nsx-request-poll", daemon=True).start()
+        while not done.wait(_STOP_CHECK):
+            if stop.is_set():
+                logger.debug("stopping: the troubleshooting request poll in flight is abandoned")
+                return None
+        if failure:
+            raise failure[0]
+        return answer[0]

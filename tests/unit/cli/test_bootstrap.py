@@ -167,3 +167,21 @@ def test_pinned_thumbprint_replaces_the_ca_and_a_wrong_pin_is_refused() -> None:
         wrong = load_config({**base, "nsx_thumbprint": "0" * 64}, env)
         with pytest.raises(ConfigError, match="no NSX Manager reachable"):
             connect_nsx(wrong, resolve(wrong, None))
+
+
+def test_a_busy_manager_is_waited_for_and_one_that_stays_busy_is_a_clear_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """429/503 at start-up is NSX being busy, not a wrong address: a restart must not exit on it."""
+    import controllers.bootstrap as bootstrap
+    from sim.nsx import NsxSimulator
+
+    with NsxSimulator(tls=True) as nsx:
+        cfg = load_config({"cluster_name": "c", "cluster_id": "x", "nsx_managers": [nsx.url],
+                           "nsx_username": nsx.username, "nsx_ca_file": str(nsx.ca_file)},
+                          {"ANTREA_NSX_ADAPTER_NSX_PASSWORD": nsx.password})
+        nsx.faults.fail_next(5, 429)  # more than one probe's three tries
+        bootstrap.connect_nsx(cfg, resolve(cfg, None)).close()
+        monkeypatch.setattr(bootstrap, "BUSY_WAIT", 1.0)
+        nsx.faults.fail_next(1000, 503)
+        with pytest.raises(ConfigError, match=r"still busy after 1 s: .*503"):
+            bootstrap.connect_nsx(cfg, resolve(cfg, None))
