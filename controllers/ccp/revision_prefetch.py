@@ -55,10 +55,14 @@ class RevisionPrefetch:
         self._texts: Texts | None = None
         self._error: BaseException | None = None
         if self.mode == "process":
-            self._start_process(intent)
-        else:
-            threading.Thread(target=self._search_here, args=(intent,), name="nsx-revisions-prefetch",
-                             daemon=True).start()
+            try:
+                self._start_process(intent)
+                return
+            except OSError as err:  # no process to spare (EAGAIN, ENOMEM): the search still runs
+                logger.warning("cannot fork the NSX revision search ({}); running it in a thread", err)
+                self.mode = "thread"
+        threading.Thread(target=self._search_here, args=(intent,), name="nsx-revisions-prefetch",
+                         daemon=True).start()
 
     def result(self, timeout: float | None = None) -> Texts:
         """The figures; raises :class:`SearchCancelled` after :meth:`cancel`, the search's error
@@ -96,7 +100,12 @@ class RevisionPrefetch:
     def _start_process(self, intent: NsxIntent) -> None:
         read_end, write_end = os.pipe()
         parent = os.getpid()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            raise
         if pid == 0:  # the child: never returns
             os.close(read_end)
             _search_in_child(intent, write_end, parent)

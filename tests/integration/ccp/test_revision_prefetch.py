@@ -130,3 +130,16 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return "\nState:\tZ" not in status
+
+
+def test_a_failed_fork_falls_back_to_a_thread(nsx: tuple[NsxSimulator, NsxClient],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    _, client = nsx
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    prefetch = RevisionPrefetch(NsxIntent(client.transport, page_size=5), mode="process")
+    assert prefetch.mode == "thread" and prefetch.child_pid is None
+    assert prefetch.result(30) == expected(client)
