@@ -5,36 +5,18 @@ stay the same dicts, and a refused search query falls back to full lists."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from controllers.ccp.intent import LIGHT_FIELDS, SEARCH_QUERY, NsxIntent, SearchCancelled
 from controllers.ccp.snapshot import NsxSnapshot
-from hack.bench._ccp_common import make_intent, seed_document
-from nsx.auth import BasicAuth
 from nsx.client import NsxClient
 from nsx.errors import BadRequest
-from nsx.tls import TlsSettings
 from sim.nsx import NsxSimulator
 
-CLUSTER = "c1"
 API = "/policy/api/v1"
 DOMAIN = "/infra/domains/default"
-
-
-@pytest.fixture
-def nsx() -> Iterator[tuple[NsxSimulator, NsxClient]]:
-    sim = NsxSimulator(tls=True, seed=seed_document(make_intent(12, 3, 10, CLUSTER), CLUSTER), rate_limit_rps=0,
-                       max_concurrent=0)
-    sim.start()
-    client = NsxClient([sim.url], BasicAuth(sim.username, sim.password), tls=TlsSettings(ca_file=str(sim.ca_file)))
-    try:
-        yield sim, client
-    finally:
-        client.close()
-        sim.stop()
 
 
 def content(snapshot: NsxSnapshot) -> dict[str, Any]:

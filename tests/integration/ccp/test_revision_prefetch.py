@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,28 +21,11 @@ import pytest
 from controllers.ccp.intent import NsxIntent, SearchCancelled
 from controllers.ccp.revision_prefetch import RevisionPrefetch
 from controllers.ccp.source_digest import figure_texts
-from hack.bench._ccp_common import make_intent, seed_document
-from nsx.auth import BasicAuth
 from nsx.client import NsxClient
-from nsx.tls import TlsSettings
 from sim.nsx import NsxSimulator
 
-CLUSTER = "c1"
 SEARCH = r"/search/query$"
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def nsx() -> Iterator[tuple[NsxSimulator, NsxClient]]:
-    sim = NsxSimulator(tls=True, seed=seed_document(make_intent(12, 3, 10, CLUSTER), CLUSTER), rate_limit_rps=0,
-                       max_concurrent=0)
-    sim.start()
-    client = NsxClient([sim.url], BasicAuth(sim.username, sim.password), tls=TlsSettings(ca_file=str(sim.ca_file)))
-    try:
-        yield sim, client
-    finally:
-        client.close()
-        sim.stop()
 
 
 def drive(sim: NsxSimulator, action: str, page_size: int = 5) -> dict[str, Any]:
