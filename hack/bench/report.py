@@ -51,7 +51,9 @@ RULES = 10
 METHOD = f"""
 * **CCP cold** — the adapter process (`hack/bench/_ccp_runner.py`, kube QPS unlimited as in
   `ccp.py`) spawned on an empty API server until its first successful reconcile that wrote; then
-  checked equal to `translate(NSX)`. **Baseline**: the same translated objects created one after the
+  checked equal to `translate(NSX)`. The time is the median of 3 cold starts (`cold_runs_s`; the
+  second and third each on an API server of their own, after the restart runs); every other cold
+  figure is the first run's. **Baseline**: the same translated objects created one after the
   other with `CustomObjectsApi.create_cluster_custom_object` into a second fresh API server.
   Writes: POST/PUT/PATCH/DELETE of Antrea objects in the API server's request log, next to one
   create per object.
