@@ -197,6 +197,8 @@ def setup_ccp(manager: Manager, nsx: NsxClient, settings: CcpSettings) -> CcpAda
         while not policy.start_answered.wait(0.2):
             if stop.is_set():
                 return
+        if stop.is_set():  # answered, but the manager is stopping: nothing more to start
+            return
         manager.add_runnable(register)
         manager.add(realization_controller)
         manager.add_runnable(realization.reporter.runnable(fence=manager.may_write))  # batched reports to NSX
