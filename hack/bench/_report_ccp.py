@@ -39,17 +39,17 @@ from controllers.ccp.intent import NsxIntent
 from controllers.ccp.translate import translate
 from hack.bench._ccp_common import exact_diff, make_intent, managed_objects, run_child, seed_document
 from hack.bench._report_nsx_count import NsxRequestCounter
-from hack.bench.ccp import CLUSTER, KubeApi, NsxSim, cpu_seconds, runner, sequential_creates
+from hack.bench.ccp import CLUSTER, KubeApi, NsxSim, cold_applied, cpu_seconds, runner, sequential_creates
 from reconciler.client import KubeClient
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 GROUPS_PER_POLICY = 2  # ccp.py's default shape: 1,000 policies over 2,000 groups
 RESTART_REPEAT = 3
+"""Adapter restarts per point; the restart time is their median, as the bare LIST's is."""
 COLD_REPEAT = 3
 """Cold starts per point: the growth verdict is a slope between two points, and one cold start's
 time moved by a tenth from run to run (the slope at 5,000 read 1.113 and 1.069 in two runs)."""
-"""Adapter restarts per point; the restart time is their median, as the bare LIST's is."""
 
 
 def measure(policies: int, rules: int, poll: float, timeout: float) -> dict[str, Any]:
@@ -117,8 +117,7 @@ def _measure(r: dict[str, Any], workdir: Path, nsx: NsxSim, kube_a: KubeApi, kub
     cold = runner(kube_a, nsx, workdir, poll, "report-cold")
     try:
         ready = cold.wait_event(lambda e: e.get("event") == "ready", 120, "ready")
-        done = cold.wait_event(lambda e: e.get("event") == "reconcile" and e.get("ok") and e.get("writes", 0) > 0,
-                               timeout, "cold apply")
+        done = cold.wait_event(cold_applied, timeout, "cold apply")
         r["cold_s"] = round(done["t1"] - cold.started, 3)
         r["cold_ready_to_converged_s"] = round(done["t1"] - ready["t"], 3)
         cold.wait_in_sync(timeout)
@@ -185,8 +184,7 @@ def _measure(r: dict[str, Any], workdir: Path, nsx: NsxSim, kube_a: KubeApi, kub
         try:
             extra = runner(fresh, nsx, workdir, poll, f"report-cold-{index}")
             try:
-                done = extra.wait_event(lambda e: e.get("event") == "reconcile" and e.get("ok")
-                                        and e.get("writes", 0) > 0, timeout, "cold apply")
+                done = extra.wait_event(cold_applied, timeout, "cold apply")
                 colds.append(round(done["t1"] - extra.started, 3))
             finally:
                 extra.stop()

@@ -248,7 +248,7 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def _cold_applied(event: dict[str, Any]) -> bool:
+def cold_applied(event: dict[str, Any]) -> bool:
     """The runner's first policy run that wrote and succeeded: the cold start is applied."""
     return bool(event.get("event") == "reconcile" and event.get("ok") and event.get("writes", 0) > 0)
 
@@ -265,7 +265,7 @@ def cold_pair(args: argparse.Namespace, workdir: Path, nsx: NsxSim, objects: lis
     try:
         cold = runner(kube_a, nsx, workdir, args.poll, f"cold-{index}", args.adapter_flags)
         try:
-            done = cold.wait_event(_cold_applied, args.timeout, "cold apply")
+            done = cold.wait_event(cold_applied, args.timeout, "cold apply")
             return baseline, done["t1"] - cold.started
         finally:
             cold.stop()
@@ -433,7 +433,7 @@ def run(args: argparse.Namespace, results: dict[str, Any], workdir: Path, nsx: N
     sampler = CpuSampler({"adapter": cold.pid, "api_server": kube_a.proc.pid})
     try:
         ready = cold.wait_event(lambda e: e.get("event") == "ready", 60, "ready")
-        done = cold.wait_event(_cold_applied, args.timeout, "cold apply")
+        done = cold.wait_event(cold_applied, args.timeout, "cold apply")
         sampler.stop()
         pairs.append((baseline_s, done["t1"] - cold.started))
         results["cold_startup_to_ready_s"] = round(ready["t"] - cold.started, 3)
