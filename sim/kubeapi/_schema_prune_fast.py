@@ -209,20 +209,24 @@ def _dropper(entries: dict[Any, tuple[bool, Dropper | None] | None], extra: tupl
     def drop(value: Any) -> None:
         if isinstance(value, dict):
             doomed: list[Any] | None = None
-            for key, child in value.items():
-                entry = get(key, extra)  # a declared key maps to its entry even when that is None
-                if entry is None:
-                    continue
-                if child is None:
-                    if entry[0]:
-                        if doomed is None:
-                            doomed = []
-                        doomed.append(key)
-                elif entry[1] is not None and isinstance(child, _CONTAINERS):
-                    entry[1](child)
-            if doomed is not None:
-                for key in doomed:
-                    del value[key]
+            try:
+                for key, child in value.items():
+                    entry = get(key, extra)  # a declared key maps to its entry even when that is None
+                    if entry is None:
+                        continue
+                    if child is None:
+                        if entry[0]:
+                            if doomed is None:
+                                doomed = []
+                            doomed.append(key)
+                    elif entry[1] is not None and isinstance(child, _CONTAINERS):
+                        entry[1](child)
+            finally:
+                # Also when a malformed sub-schema raised: the interpretive walk had deleted the
+                # keys before it by then, and both must leave the same object behind.
+                if doomed is not None:
+                    for key in doomed:
+                        del value[key]
         elif isinstance(value, list) and each is not None:
             for item in value:
                 if isinstance(item, _CONTAINERS):
